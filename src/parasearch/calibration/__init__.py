@@ -1,0 +1,1 @@
+"""Fitting the oracle's efficiency parameters to measurements (kernel or whole-model)."""

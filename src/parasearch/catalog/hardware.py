@@ -1,0 +1,154 @@
+"""GPU and system descriptions from `hardware_catalog/*.yaml` (SI units, a source for every number)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from ..errors import ParasearchError, SpecError
+from . import _yaml
+
+PRECISIONS = ("bf16", "fp8", "fp4")
+
+
+@dataclass(frozen=True)
+class Efficiency:
+    """What fraction of the datasheet a real kernel reaches, per kernel family.
+
+    Fitted from kernel measurements by `parasearch calibrate` (see docs/calibration.md).
+    """
+
+    gemm_bw: float = 0.9              # fraction of hbm_bytes_per_s reached streaming GEMM operands
+    gemm_flops: float = 0.75          # fraction of dense peak FLOP/s at large token counts
+    gemm_m_half: float = 30.0         # token count at which compute efficiency is half its plateau
+    gemm_blend_p: float = 6.0         # p-norm joining memory and compute time (1: sum, large: max)
+    grouped_bw: float = 0.8           # the same for grouped (MoE expert) GEMMs
+    grouped_flops: float = 0.65
+    grouped_m_half: float = 30.0      # in tokens per expert
+    grouped_blend_p: float = 6.0
+    attn_decode_bw: float = 0.9       # fraction of hbm_bytes_per_s for decode attention KV reads
+    attn_cta_bytes_per_s: float = 45e9  # KV streaming rate of one thread block (latency-bound)
+    attn_prefill_flops: float = 0.65  # plateau fraction of dense peak for causal prefill attention
+    attn_prefill_ctas_half: float = 170.0  # thread blocks at which prefill efficiency is half
+    elementwise_bw: float = 0.9       # fraction of hbm_bytes_per_s for elementwise kernels (copy)
+    kernel_launch_s: float = 2.0e-6   # device time of a tiny kernel inside a CUDA graph
+    host_dispatch_s: float = 2.0e-5   # eager per-call host overhead seen in kernel timings (not used in graphs)
+    source: str = "defaults"
+
+
+@dataclass(frozen=True)
+class Hardware:
+    name: str
+    display_name: str
+    vendor: str
+    hbm_bytes: float
+    hbm_bytes_per_s: float
+    flops_per_s: dict  # precision -> dense peak FLOP/s
+    sm_count: int
+    scale_up_domain_gpus: int
+    scale_up_bytes_per_s: float       # per GPU, per direction
+    scale_up_latency_s: float         # one collective's fixed cost inside the domain
+    scale_out_bytes_per_s: float      # per GPU, per direction (its NIC share)
+    scale_out_latency_s: float
+    collective_efficiency: float      # fraction of link bandwidth collectives reach
+    power_w: float
+    efficiency: Efficiency
+
+    def peak_flops(self, precision: str) -> float:
+        """Dense peak for a precision; a precision the chip lacks runs at the next wider one."""
+        for p in PRECISIONS[PRECISIONS.index(precision)::-1]:
+            v = self.flops_per_s.get(p)
+            if v:
+                return float(v)
+        raise ParasearchError(f"{self.name} has no peak FLOP/s for {precision}")
+
+    def with_efficiency(self, eff: Efficiency) -> "Hardware":
+        return replace(self, efficiency=eff)
+
+
+class HardwareError(ParasearchError):
+    pass
+
+
+def _num(doc: _yaml.Located, path: tuple, *, positive: bool = True, optional: bool = False) -> Any:
+    """The number at `path`: positive, or (positive=False) non-negative."""
+    cur: Any = doc.data
+    for k in path:
+        if not isinstance(cur, dict) or k not in cur:
+            if optional:
+                return None
+            raise SpecError("missing", file=doc.file, line=doc.line_of(path), field=".".join(map(str, path)))
+        cur = cur[k]
+    if cur is None and optional:
+        return None
+    if isinstance(cur, bool) or not isinstance(cur, (int, float)) or cur < 0 or (positive and cur == 0):
+        raise SpecError(f"must be a {'positive' if positive else 'non-negative'} number, got {cur!r}", file=doc.file,
+                        line=doc.line_of(path), field=".".join(map(str, path)))
+    return float(cur)
+
+
+def efficiency_from_mapping(doc: _yaml.Located, base: tuple = ("efficiency",)) -> Efficiency:
+    data = doc.data
+    for k in base:
+        data = (data or {}).get(k) if isinstance(data, dict) else None
+    if data is None:
+        return Efficiency()
+    if not isinstance(data, dict):
+        raise SpecError("must be a mapping", file=doc.file, line=doc.line_of(base), field=".".join(base))
+    known = {f.name for f in fields(Efficiency)}
+    values: dict[str, Any] = {}
+    for key in data:
+        if key not in known:
+            raise SpecError(f"unknown efficiency parameter; allowed: {', '.join(sorted(known))}",
+                            file=doc.file, line=doc.line_of(base + (key,)), field=".".join(base + (key,)))
+        values[key] = str(data[key]) if key == "source" else _num(doc, base + (key,), positive=False)
+    return Efficiency(**values)
+
+
+def _from_doc(doc: _yaml.Located) -> Hardware:
+    d = doc.data
+    if not isinstance(d, dict):
+        raise SpecError("a hardware file must be a mapping", file=doc.file, line=1)
+    flops = {}
+    for p in PRECISIONS:
+        v = _num(doc, ("compute", f"{p}_flops_per_s"), optional=True)
+        if v:
+            flops[p] = v
+    if "bf16" not in flops:
+        raise SpecError("missing", file=doc.file, line=doc.line_of(("compute",)), field="compute.bf16_flops_per_s")
+    return Hardware(
+        name=str(d.get("name") or Path(doc.file).stem),
+        display_name=str(d.get("display_name") or d.get("name")),
+        vendor=str(d.get("vendor", "")),
+        hbm_bytes=_num(doc, ("memory", "hbm_bytes")),
+        hbm_bytes_per_s=_num(doc, ("memory", "hbm_bytes_per_s")),
+        flops_per_s=flops,
+        sm_count=int(_num(doc, ("compute", "sm_count"))),
+        scale_up_domain_gpus=int(_num(doc, ("scale_up", "domain_gpus"))),
+        scale_up_bytes_per_s=_num(doc, ("scale_up", "bytes_per_s")),
+        scale_up_latency_s=_num(doc, ("scale_up", "latency_s")),
+        scale_out_bytes_per_s=_num(doc, ("scale_out", "bytes_per_s")),
+        scale_out_latency_s=_num(doc, ("scale_out", "latency_s")),
+        collective_efficiency=_num(doc, ("collective_efficiency",)),
+        power_w=_num(doc, ("power_w",)),
+        efficiency=efficiency_from_mapping(doc),
+    )
+
+
+def catalog_names() -> list[str]:
+    root = resources.files("parasearch") / "hardware_catalog"
+    return sorted(p.name[:-5] for p in root.iterdir() if p.name.endswith(".yaml"))
+
+
+def load_hardware(name_or_path: str | Path) -> Hardware:
+    """A catalog name (`h100-sxm`) or a path to a hardware YAML of the same form."""
+    text = str(name_or_path)
+    if text.endswith((".yaml", ".yml")) or "/" in text:
+        return _from_doc(_yaml.load(text))
+    key = text.lower()
+    if key not in catalog_names():
+        raise HardwareError(f"unknown hardware '{text}'", hint="catalog: " + ", ".join(catalog_names()))
+    res = resources.files("parasearch") / "hardware_catalog" / f"{key}.yaml"
+    return _from_doc(_yaml.loads(res.read_text(), f"hardware_catalog/{key}.yaml"))

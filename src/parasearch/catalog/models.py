@@ -1,0 +1,295 @@
+"""Model architectures: Hugging Face `config.json` files turned into a frozen `ModelSpec`.
+
+Only what the cost oracle needs is kept: layer shapes, attention kind (GQA or MLA, with an
+optional sliding window per layer), dense or mixture-of-experts feed-forward. Every supported
+family is read from its own config keys; an architecture that cannot be modelled is refused.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from ..errors import ParasearchError
+
+
+@dataclass(frozen=True)
+class Attention:
+    kind: str                 # "gqa" (includes MHA and MQA) or "mla"
+    num_heads: int
+    num_kv_heads: int         # GQA: KV heads; MLA: 1 (one shared latent)
+    head_dim: int             # query/key width per head (MLA: nope + rope)
+    v_head_dim: int
+    window: int | None = None  # sliding-window size in tokens, None for full attention
+    # MLA only (DeepSeek-V2/V3/R1)
+    q_lora_rank: int = 0
+    kv_lora_rank: int = 0
+    qk_rope_head_dim: int = 0
+    qk_nope_head_dim: int = 0
+
+
+@dataclass(frozen=True)
+class FeedForward:
+    kind: str                 # "dense" or "moe"
+    intermediate: int = 0     # dense width (gated: three matrices)
+    num_experts: int = 0
+    top_k: int = 0
+    expert_intermediate: int = 0
+    num_shared_experts: int = 0
+    shared_intermediate: int = 0
+
+
+@dataclass(frozen=True)
+class LayerGroup:
+    """`count` consecutive-or-not layers that share one shape."""
+
+    count: int
+    attention: Attention
+    ffn: FeedForward
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    hidden: int
+    vocab: int
+    tied_embeddings: bool
+    groups: tuple[LayerGroup, ...]
+    layer_group_index: tuple[int, ...]  # for each layer in order, which group it belongs to
+    source: str = ""
+    native_weights: str = "bf16"
+    extras: dict = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.layer_group_index)
+
+    @property
+    def is_moe(self) -> bool:
+        return any(g.ffn.kind == "moe" for g in self.groups)
+
+    @property
+    def uses_mla(self) -> bool:
+        return any(g.attention.kind == "mla" for g in self.groups)
+
+    @property
+    def num_experts(self) -> int:
+        return max((g.ffn.num_experts for g in self.groups), default=0)
+
+    @property
+    def attention_heads(self) -> int:
+        return self.groups[0].attention.num_heads
+
+    @property
+    def kv_heads(self) -> int:
+        return self.groups[0].attention.num_kv_heads
+
+
+class ModelError(ParasearchError):
+    pass
+
+
+def _int(cfg: dict, key: str, where: str, default: Any = ..., minimum: int = 1) -> int:
+    if key not in cfg or cfg[key] is None:
+        if default is ...:
+            raise ModelError(f"{where}: config.json lacks '{key}'", hint="this architecture needs it")
+        return default
+    v = cfg[key]
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or int(v) != v or v < minimum:
+        raise ModelError(f"{where}: '{key}' must be an integer >= {minimum}, got {v!r}")
+    return int(v)
+
+
+def _gqa(cfg: dict, where: str, window: int | None = None) -> Attention:
+    heads = _int(cfg, "num_attention_heads", where)
+    hidden = _int(cfg, "hidden_size", where)
+    kv = _int(cfg, "num_key_value_heads", where, default=heads)
+    head_dim = _int(cfg, "head_dim", where, default=hidden // heads)
+    if heads % kv:
+        raise ModelError(f"{where}: num_attention_heads ({heads}) is not a multiple of num_key_value_heads ({kv})")
+    return Attention("gqa", heads, kv, head_dim, head_dim, window)
+
+
+def _sliding(cfg: dict, where: str) -> int | None:
+    if cfg.get("use_sliding_window") is False:
+        return None
+    w = cfg.get("sliding_window")
+    return None if w is None else _int(cfg, "sliding_window", where)
+
+
+def _dense_layers(cfg, where, attention) -> tuple[list[LayerGroup], list[int]]:
+    ffn = FeedForward("dense", intermediate=_int(cfg, "intermediate_size", where))
+    n = _int(cfg, "num_hidden_layers", where)
+    return [LayerGroup(n, attention, ffn)], [0] * n
+
+
+def _parse_llama(cfg, where):  # Llama, Qwen2/2.5, Qwen3, Mistral
+    return _dense_layers(cfg, where, _gqa(cfg, where, _sliding(cfg, where)))
+
+
+def _parse_mixtral(cfg, where):
+    n = _int(cfg, "num_hidden_layers", where)
+    ffn = FeedForward("moe", num_experts=_int(cfg, "num_local_experts", where),
+                      top_k=_int(cfg, "num_experts_per_tok", where),
+                      expert_intermediate=_int(cfg, "intermediate_size", where))
+    return [LayerGroup(n, _gqa(cfg, where, _sliding(cfg, where)), ffn)], [0] * n
+
+
+def _parse_qwen_moe(cfg, where):  # Qwen2-MoE, Qwen3-MoE
+    n = _int(cfg, "num_hidden_layers", where)
+    att = _gqa(cfg, where, _sliding(cfg, where))
+    shared = _int(cfg, "shared_expert_intermediate_size", where, default=0, minimum=0)
+    moe = FeedForward("moe", num_experts=_int(cfg, "num_experts", where),
+                      top_k=_int(cfg, "num_experts_per_tok", where),
+                      expert_intermediate=_int(cfg, "moe_intermediate_size", where),
+                      num_shared_experts=1 if shared else 0, shared_intermediate=shared)
+    step = _int(cfg, "decoder_sparse_step", where, default=1)
+    mlp_only = set(cfg.get("mlp_only_layers") or [])
+    dense_layers = [i for i in range(n) if i in mlp_only or (i + 1) % step]
+    groups = [LayerGroup(n - len(dense_layers), att, moe)]
+    index = [0] * n
+    if dense_layers:
+        groups.append(LayerGroup(len(dense_layers), att,
+                                 FeedForward("dense", intermediate=_int(cfg, "intermediate_size", where))))
+        for i in dense_layers:
+            index[i] = 1
+    return groups, index
+
+
+def _parse_deepseek(cfg, where):  # DeepSeek-V2/V3/R1 (MLA)
+    n = _int(cfg, "num_hidden_layers", where)
+    heads = _int(cfg, "num_attention_heads", where)
+    rope = _int(cfg, "qk_rope_head_dim", where)
+    nope = _int(cfg, "qk_nope_head_dim", where)
+    att = Attention("mla", heads, 1, nope + rope, _int(cfg, "v_head_dim", where),
+                    q_lora_rank=_int(cfg, "q_lora_rank", where, default=0, minimum=0),
+                    kv_lora_rank=_int(cfg, "kv_lora_rank", where),
+                    qk_rope_head_dim=rope, qk_nope_head_dim=nope)
+    first_dense = _int(cfg, "first_k_dense_replace", where, default=0, minimum=0)
+    freq = _int(cfg, "moe_layer_freq", where, default=1)
+    n_routed = _int(cfg, "n_routed_experts", where, default=0, minimum=0)
+    dense = FeedForward("dense", intermediate=_int(cfg, "intermediate_size", where))
+    if not n_routed:
+        return [LayerGroup(n, att, dense)], [0] * n
+    shared = _int(cfg, "n_shared_experts", where, default=0, minimum=0)
+    moe_inter = _int(cfg, "moe_intermediate_size", where)
+    moe = FeedForward("moe", num_experts=n_routed, top_k=_int(cfg, "num_experts_per_tok", where),
+                      expert_intermediate=moe_inter, num_shared_experts=shared,
+                      shared_intermediate=shared * moe_inter)
+    index = [1 if (i >= first_dense and i % freq == 0) else 0 for i in range(n)]
+    n_moe = sum(index)
+    return [LayerGroup(n - n_moe, att, dense), LayerGroup(n_moe, att, moe)], index
+
+
+def _parse_gpt_oss(cfg, where):
+    n = _int(cfg, "num_hidden_layers", where)
+    window = _int(cfg, "sliding_window", where)
+    full = _gqa(cfg, where)
+    sliding = _gqa(cfg, where, window)
+    moe = FeedForward("moe", num_experts=_int(cfg, "num_local_experts", where),
+                      top_k=_int(cfg, "num_experts_per_tok", where),
+                      expert_intermediate=_int(cfg, "intermediate_size", where))
+    types = cfg.get("layer_types") or ["sliding_attention" if i % 2 == 0 else "full_attention" for i in range(n)]
+    if len(types) != n:
+        raise ModelError(f"{where}: layer_types has {len(types)} entries for {n} layers")
+    index = [0 if t == "sliding_attention" else 1 for t in types]
+    return [LayerGroup(index.count(0), sliding, moe), LayerGroup(index.count(1), full, moe)], index
+
+
+_PARSERS = {
+    "LlamaForCausalLM": _parse_llama,
+    "MistralForCausalLM": _parse_llama,
+    "Qwen2ForCausalLM": _parse_llama,
+    "Qwen3ForCausalLM": _parse_llama,
+    "MixtralForCausalLM": _parse_mixtral,
+    "Qwen2MoeForCausalLM": _parse_qwen_moe,
+    "Qwen3MoeForCausalLM": _parse_qwen_moe,
+    "DeepseekV2ForCausalLM": _parse_deepseek,
+    "DeepseekV3ForCausalLM": _parse_deepseek,
+    "GptOssForCausalLM": _parse_gpt_oss,
+}
+_MODEL_TYPES = {
+    "llama": "LlamaForCausalLM", "mistral": "MistralForCausalLM", "qwen2": "Qwen2ForCausalLM",
+    "qwen3": "Qwen3ForCausalLM", "mixtral": "MixtralForCausalLM", "qwen2_moe": "Qwen2MoeForCausalLM",
+    "qwen3_moe": "Qwen3MoeForCausalLM", "deepseek_v2": "DeepseekV2ForCausalLM",
+    "deepseek_v3": "DeepseekV3ForCausalLM", "gpt_oss": "GptOssForCausalLM",
+}
+SUPPORTED_ARCHITECTURES = tuple(sorted(_PARSERS))
+
+
+def _native_weights(cfg: dict) -> str:
+    q = cfg.get("quantization_config") or {}
+    method = str(q.get("quant_method", "")).lower()
+    if method == "mxfp4":
+        return "fp4"
+    if method == "fp8":
+        return "fp8"
+    return "bf16"
+
+
+def from_config(cfg: Any, name: str, source: str = "") -> ModelSpec:
+    """Build a ModelSpec from a parsed Hugging Face config dictionary."""
+    where = source or name
+    if not isinstance(cfg, dict):
+        raise ModelError(f"{where}: config.json must hold a JSON object")
+    if isinstance(cfg.get("text_config"), dict) and "hidden_size" not in cfg:
+        raise ModelError(f"{where}: multimodal configs are not supported",
+                         hint="pass the language model's own config.json")
+    archs = cfg.get("architectures") or []
+    arch = next((a for a in archs if a in _PARSERS), None)
+    if arch is None:
+        arch = _MODEL_TYPES.get(str(cfg.get("model_type", "")))
+    if arch is None:
+        got = ", ".join(map(str, archs)) or f"model_type={cfg.get('model_type')!r}"
+        raise ModelError(f"{where}: architecture {got} cannot be modelled",
+                         hint="supported: " + ", ".join(SUPPORTED_ARCHITECTURES))
+    groups, index = _PARSERS[arch](cfg, where)
+    used = sorted(set(index))  # a family parser may leave a group empty (no dense layers)
+    index = [used.index(i) for i in index]
+    return ModelSpec(
+        name=name,
+        hidden=_int(cfg, "hidden_size", where),
+        vocab=_int(cfg, "vocab_size", where),
+        tied_embeddings=bool(cfg.get("tie_word_embeddings", False)),
+        groups=tuple(groups[i] for i in used),
+        layer_group_index=tuple(index),
+        source=source,
+        native_weights=_native_weights(cfg),
+        extras={"architecture": arch},
+    )
+
+
+def catalog_names() -> list[str]:
+    root = resources.files("parasearch") / "model_catalog"
+    return sorted(p.name[:-5] for p in root.iterdir() if p.name.endswith(".json"))
+
+
+def load_model(name_or_path: str | Path) -> ModelSpec:
+    """A catalog name (`llama-3.1-70b`) or a path to a Hugging Face config.json (or its folder)."""
+    text = str(name_or_path)
+    path = Path(text)
+    looks_like_path = path.suffix == ".json" or "/" in text or path.exists()
+    if not looks_like_path:
+        key = text.lower()
+        if key not in catalog_names():
+            raise ModelError(f"unknown model '{text}'",
+                             hint="catalog: " + ", ".join(catalog_names()) + "; or a path to a config.json")
+        data = (resources.files("parasearch") / "model_catalog" / f"{key}.json").read_text()
+        return from_config(json.loads(data), key, source=f"catalog:{key}")
+    if path.is_dir():
+        path = path / "config.json"
+    if not path.exists():
+        raise ModelError(f"{path}: no such file", hint="give a catalog name or a path to a config.json")
+    try:
+        cfg = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ModelError(f"{path}: not a text file") from None
+    except json.JSONDecodeError as exc:
+        raise ModelError(f"{path}:{exc.lineno}: malformed config.json: {exc.msg}") from None
+    except OSError as exc:
+        raise ModelError(f"{path}: cannot read: {exc.strerror}") from None
+    stem = path.parent.name if path.name == "config.json" else path.stem
+    return from_config(cfg, stem or "model", source=str(path))

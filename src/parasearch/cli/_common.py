@@ -1,0 +1,68 @@
+"""Helpers shared by the commands: loading inputs, printing data to stdout and notes to stderr."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from typing import Any
+
+from rich.console import Console
+
+from ..catalog.engines import Engine, load_engine
+from ..catalog.hardware import Hardware, load_hardware
+from ..catalog.models import ModelSpec, load_model
+from ..calibration.profile import apply_profile
+from ..cost.precision import KV_FORMATS, WEIGHT_FORMATS
+from ..errors import ParasearchError
+
+# A terminal gets its own width; a pipe or file gets room for a full table instead of 80 columns.
+out = Console(width=None if sys.stdout.isatty() else 200)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
+
+
+def load_inputs(model: str, hardware: str, engine: str, calibration: str | None) -> tuple[ModelSpec, Hardware, Engine]:
+    return load_model(model), apply_profile(load_hardware(hardware), calibration), load_engine(engine)
+
+
+def check_format(kind: str, value: str) -> str:
+    allowed = WEIGHT_FORMATS if kind == "weights" else KV_FORMATS
+    if value not in allowed:
+        raise ParasearchError(f"--{kind.replace('_', '-')} {value!r} is not a format", hint="allowed: " + ", ".join(allowed))
+    return value
+
+
+def positive(name: str, value: float | None, *, integer: bool = True) -> None:
+    if value is None:
+        return
+    if not (value > 0) or (integer and int(value) != value) or (isinstance(value, float) and math.isinf(value)):
+        kind = "a positive integer" if integer else "a positive number"
+        raise ParasearchError(f"{name} must be {kind}, got {value}")
+
+
+def _clean(o: Any) -> Any:
+    if isinstance(o, float) and not math.isfinite(o):
+        return None
+    if isinstance(o, dict):
+        return {k: _clean(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_clean(v) for v in o]
+    return o
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(_clean(data), indent=2) + "\n")
+
+
+def fmt_bytes(b: float) -> str:
+    return f"{b / 1e9:,.2f} GB"
+
+
+def fmt_s(s: float) -> str:
+    if s != s or s is None:
+        return "-"
+    if s >= 1:
+        return f"{s:,.2f} s"
+    if s >= 1e-3:
+        return f"{s * 1e3:,.2f} ms"
+    return f"{s * 1e6:,.1f} µs"

@@ -1,0 +1,99 @@
+"""`parasearch estimate`: one placement's step time, memory, or serving throughput."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from ..cost.layout import Layout
+from ..cost.precision import Precision
+from ..cost.serving import Workload
+from ..cost.summary import serving_summary, step_summary
+from ..errors import ParasearchError
+from ..space.rules import check_placement
+from ._common import check_format, fmt_bytes, fmt_s, load_inputs, out, positive, print_json
+
+PHASES = ("decode", "prefill")
+
+
+def estimate(
+    model: str = typer.Option(..., "--model", "-m", help="Catalog name (see `parasearch catalog`) or path to a Hugging Face config.json."),
+    hardware: str = typer.Option(..., "--hardware", "-H", help="Catalog name, e.g. h100-sxm, h200, b200, mi300x."),
+    tp: int = typer.Option(1, help="Tensor-parallel degree."),
+    pp: int = typer.Option(1, help="Pipeline stages."),
+    ep: int = typer.Option(1, help="Expert-parallel degree (MoE models)."),
+    dp: int = typer.Option(1, help="Data-parallel replicas."),
+    attn_dp: bool = typer.Option(False, "--attn-dp", help="Attention data parallelism across the ep ranks (MoE)."),
+    weights: str = typer.Option("bf16", help="Weight format: bf16, fp8, fp4."),
+    kv_cache: str = typer.Option("bf16", "--kv-cache", help="KV-cache format: bf16, fp8."),
+    phase: Optional[str] = typer.Option(None, help="decode or prefill: time one step."),
+    batch: Optional[int] = typer.Option(None, help="Sequences (decode) or prompts (prefill) per replica."),
+    context: Optional[int] = typer.Option(None, help="Decode: tokens already cached; prefill: prompt length."),
+    input_tokens: Optional[int] = typer.Option(None, "--input-tokens", help="Serving: prompt length."),
+    output_tokens: Optional[int] = typer.Option(None, "--output-tokens", help="Serving: generated tokens per request."),
+    max_batch: int = typer.Option(2048, "--max-batch", help="Serving: engine cap on sequences in flight per replica."),
+    engine: str = typer.Option("reference", help="Engine profile: reference (the calibration harness, default) or fused (TensorRT-LLM/vLLM/SGLang-style fusion); or an engine YAML."),
+    calibration: Optional[str] = typer.Option(None, help="Calibration profile from `parasearch calibrate`."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Estimate one placement: a decode/prefill step (--phase) or steady-state serving (--input-tokens/--output-tokens)."""
+    for name, v in (("--tp", tp), ("--pp", pp), ("--ep", ep), ("--dp", dp), ("--batch", batch), ("--context", context),
+                    ("--input-tokens", input_tokens), ("--output-tokens", output_tokens), ("--max-batch", max_batch)):
+        positive(name, v)
+    prec = Precision(check_format("weights", weights), check_format("kv_cache", kv_cache))
+    serving = input_tokens is not None or output_tokens is not None
+    if serving and phase is not None:
+        raise ParasearchError("give either --phase (one step) or --input-tokens/--output-tokens (serving), not both")
+    if serving and (input_tokens is None or output_tokens is None):
+        raise ParasearchError("serving needs both --input-tokens and --output-tokens")
+    if not serving:
+        if phase is None:
+            raise ParasearchError("nothing to estimate", hint="give --phase decode|prefill with --batch and --context, "
+                                  "or --input-tokens and --output-tokens")
+        if phase not in PHASES:
+            raise ParasearchError(f"--phase {phase!r} is not a phase", hint="allowed: decode, prefill")
+        if batch is None or context is None:
+            raise ParasearchError(f"--phase {phase} needs --batch and --context")
+    m, hw, eng = load_inputs(model, hardware, engine, calibration)
+    check_placement(m, tp, pp, ep, dp, attn_dp)
+    layout = Layout.of(tp, pp, ep, dp, attn_dp)
+    if serving:
+        res = serving_summary(m, hw, eng, layout, prec, Workload(float(input_tokens), float(output_tokens)), max_batch)
+    else:
+        res = step_summary(m, hw, eng, layout, prec, phase, batch, context)
+    if as_json:
+        print_json(res)
+    else:
+        _table(res, serving)
+
+
+def _table(r: dict, serving: bool) -> None:
+    p = r["placement"]
+    title = (f"{r['model']} on {p['gpus']}x {r['hardware']}  tp={p['tp']} pp={p['pp']} ep={p['ep']} dp={p['dp']}"
+             f"{' attn-dp' if p['attn_dp'] else ''}  weights {r['precision']['weights']}, KV {r['precision']['kv_cache']}"
+             f"  [{r['engine']} engine]")
+    t = Table(title=title, show_header=False, title_justify="left")
+    t.add_column(style="bold")
+    t.add_column(justify="right")
+    mem = r["memory"]
+    if serving:
+        t.add_row("output tokens/s (all GPUs)", f"{r['output_tokens_per_s']:,.0f}")
+        t.add_row("output tokens/s per GPU", f"{r['output_tokens_per_s_per_gpu']:,.0f}")
+        t.add_row("tokens/s per user", f"{r['tokens_per_s_per_user']:,.1f}")
+        t.add_row("batch in flight (KV limit)", f"{r['batch']:,} ({r['kv_limited_batch']:,})")
+        t.add_row("TPOT", fmt_s(r["tpot_s"]))
+        t.add_row("TTFT", fmt_s(r["ttft_s"]))
+        t.add_row("end-to-end latency", fmt_s(r["e2e_latency_s"]))
+        t.add_row("KV share of memory", f"{r['kv_share_of_memory']:.0%}")
+    else:
+        t.add_row(f"{r['phase']} step (batch {r['batch']}, context {r['context']})", fmt_s(r["step_time_s"]))
+        for k, v in r["breakdown_s"].items():
+            t.add_row(f"  {k}", fmt_s(v))
+    t.add_row("binding resource", f"[bold yellow]{r['bottleneck']}[/]")
+    t.add_row("weights per GPU", fmt_bytes(mem["weights_bytes_per_gpu"]))
+    t.add_row("KV bytes per token per GPU", f"{mem['kv_bytes_per_token_per_gpu']:,.0f} B")
+    t.add_row("KV budget per GPU", fmt_bytes(mem["kv_budget_bytes_per_gpu"]))
+    t.add_row("fits", "yes" if mem["fits"] else "[red]no[/]")
+    out.print(t)

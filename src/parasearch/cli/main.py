@@ -1,0 +1,81 @@
+"""The `parasearch` command: subcommands are registered here, errors become one line on stderr."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+from ..errors import ParasearchError
+from .estimate import estimate
+
+app = typer.Typer(
+    name="parasearch",
+    help="Find Pareto-optimal parallel layouts for LLM serving, and say which resource binds.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("estimate")(estimate)
+
+
+def _register() -> None:
+    from .calibrate import calibrate
+    from .catalog import catalog
+    from .validate import validate
+
+    app.command("validate")(validate)
+    app.command("calibrate")(calibrate)
+    app.command("catalog")(catalog)
+    try:
+        from .search import search
+        app.command("search")(search)
+    except ImportError:  # pragma: no cover - while the search package is absent
+        pass
+    try:
+        from .sweep import sweep
+        app.command("sweep")(sweep)
+    except ImportError:  # pragma: no cover
+        pass
+
+
+_register()
+
+
+def main(argv: list[str] | None = None) -> int:
+    command = typer.main.get_command(app)
+    try:
+        rv = command.main(args=argv if argv is not None else sys.argv[1:], prog_name="parasearch",
+                          standalone_mode=False)
+        return int(rv or 0) if isinstance(rv, int) else 0
+    except ParasearchError as exc:
+        typer.echo(f"parasearch: error: {exc.one_line()}", err=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        typer.echo("parasearch: interrupted", err=True)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:
+        # Typer ships its own copy of click; recognise its exceptions by shape, not by import.
+        names = {c.__name__ for c in type(exc).__mro__}
+        if names & {"NoArgsIsHelp", "NoArgsIsHelpError"}:  # the help text has been printed already
+            return 0
+        if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
+            typer.echo(f"parasearch: error: {exc.format_message()}", err=True)
+            return int(exc.exit_code)
+        if "Exit" in names and hasattr(exc, "exit_code"):
+            return int(exc.exit_code)
+        if "Abort" in names:
+            typer.echo("parasearch: aborted", err=True)
+            return 130
+        if os.environ.get("PARASEARCH_DEBUG"):
+            raise
+        typer.echo(f"parasearch: internal error: {type(exc).__name__}: {exc} "
+                   "(set PARASEARCH_DEBUG=1 for a traceback and please report it)", err=True)
+        return 70
+
+
+def entry() -> None:
+    sys.exit(main())

@@ -1,0 +1,54 @@
+"""Collective communication times: ring all-reduce, all-to-all, pipeline send.
+
+A group of n GPUs inside one scale-up domain (NVLink/NVSwitch, Infinity Fabric) uses that
+fabric; a larger group is hierarchical: the in-domain part on the fast fabric, the rest over
+each GPU's share of the scale-out network. Each collective pays a fixed latency.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..catalog.hardware import Hardware
+
+
+def _split(hw: Hardware, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    local = np.minimum(n, hw.scale_up_domain_gpus)
+    return local, np.maximum(n // np.maximum(local, 1), 1)
+
+
+def allreduce(hw: Hardware, n, nbytes) -> tuple[np.ndarray, np.ndarray]:
+    """(bandwidth seconds, latency seconds) of an all-reduce of `nbytes` over `n` GPUs."""
+    n = np.asarray(n, dtype=np.int64)
+    nbytes = np.asarray(nbytes, dtype=float)
+    local, nodes = _split(hw, n)
+    eff = hw.collective_efficiency
+    up = 2.0 * (local - 1) / np.maximum(local, 1) * nbytes / (hw.scale_up_bytes_per_s * eff)
+    out = 2.0 * (nodes - 1) / nodes * (nbytes / local) / (hw.scale_out_bytes_per_s * eff)
+    lat = np.where(local > 1, hw.scale_up_latency_s, 0.0) + np.where(nodes > 1, hw.scale_out_latency_s, 0.0)
+    active = n > 1
+    return np.where(active, up + out, 0.0), np.where(active, lat, 0.0)
+
+
+def alltoall(hw: Hardware, n, bytes_per_gpu) -> tuple[np.ndarray, np.ndarray]:
+    """(bandwidth seconds, latency seconds) for each GPU to send `bytes_per_gpu` spread evenly
+    over the other n - 1 GPUs."""
+    n = np.asarray(n, dtype=np.int64)
+    b = np.asarray(bytes_per_gpu, dtype=float)
+    local, nodes = _split(hw, n)
+    eff = hw.collective_efficiency
+    remote_share = np.where(n > 1, (n - local) / np.maximum(n - 1, 1), 0.0)
+    t_up = b * (1 - remote_share) / (hw.scale_up_bytes_per_s * eff)
+    t_out = b * remote_share / (hw.scale_out_bytes_per_s * eff)
+    lat = np.where(local > 1, hw.scale_up_latency_s, 0.0) + np.where(nodes > 1, hw.scale_out_latency_s, 0.0)
+    active = n > 1
+    return np.where(active, np.maximum(t_up, t_out), 0.0), np.where(active, lat, 0.0)
+
+
+def send(hw: Hardware, nbytes, cross_domain) -> tuple[np.ndarray, np.ndarray]:
+    """(bandwidth seconds, latency seconds) of a point-to-point send between pipeline stages."""
+    nbytes = np.asarray(nbytes, dtype=float)
+    cross = np.asarray(cross_domain, dtype=bool)
+    bw = np.where(cross, hw.scale_out_bytes_per_s, hw.scale_up_bytes_per_s) * hw.collective_efficiency
+    lat = np.where(cross, hw.scale_out_latency_s, hw.scale_up_latency_s)
+    return nbytes / bw, lat

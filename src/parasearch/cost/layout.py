@@ -1,0 +1,73 @@
+"""Placements as arrays: one entry per candidate, so every cost function evaluates thousands at once.
+
+Conventions (docs/placement.md): a replica spans `pp` pipeline stages of `tp * ep` GPUs each, and
+`dp` replicas serve independently. Attention runs tensor-parallel over all `tp * ep` GPUs of a stage,
+or, with attention data parallelism (`attn_dp`), as `ep` independent groups of `tp` GPUs that each
+hold their own sequences. Routed experts are split `ep` ways and each expert `tp` ways.
+Dense models use `ep = 1`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Layout:
+    tp: np.ndarray
+    pp: np.ndarray
+    ep: np.ndarray
+    dp: np.ndarray
+    attn_dp: np.ndarray  # bool
+
+    @staticmethod
+    def of(tp=1, pp=1, ep=1, dp=1, attn_dp=False) -> "Layout":
+        arrays = np.broadcast_arrays(np.atleast_1d(tp), np.atleast_1d(pp), np.atleast_1d(ep),
+                                     np.atleast_1d(dp), np.atleast_1d(attn_dp))
+        tp, pp, ep, dp, adp = (np.array(a) for a in arrays)
+        return Layout(tp.astype(np.int64), pp.astype(np.int64), ep.astype(np.int64), dp.astype(np.int64),
+                      adp.astype(bool))
+
+    def __len__(self) -> int:
+        return int(self.tp.size)
+
+    def take(self, idx) -> "Layout":
+        return Layout(self.tp[idx], self.pp[idx], self.ep[idx], self.dp[idx], self.attn_dp[idx])
+
+    @property
+    def stage_gpus(self) -> np.ndarray:
+        return self.tp * self.ep
+
+    @property
+    def replica_gpus(self) -> np.ndarray:
+        return self.tp * self.ep * self.pp
+
+    @property
+    def gpus(self) -> np.ndarray:
+        return self.replica_gpus * self.dp
+
+    @property
+    def attn_tp(self) -> np.ndarray:
+        """Tensor-parallel degree of attention, dense FFN layers and shared experts."""
+        return np.where(self.attn_dp, self.tp, self.tp * self.ep)
+
+    @property
+    def attn_groups(self) -> np.ndarray:
+        """Independent attention groups per stage (each holds its own sequences and KV cache)."""
+        return np.where(self.attn_dp, self.ep, 1)
+
+
+def stage_layer_counts(group_index: tuple[int, ...], n_groups: int, pp: int) -> np.ndarray:
+    """Layers of each group in each pipeline stage, shape (pp, n_groups); layers split as evenly
+    as possible, the first stages taking one more when the split is uneven."""
+    n = len(group_index)
+    sizes = [n // pp + (1 if s < n % pp else 0) for s in range(pp)]
+    out = np.zeros((pp, n_groups), dtype=np.int64)
+    start = 0
+    for s, size in enumerate(sizes):
+        for g in group_index[start:start + size]:
+            out[s, g] += 1
+        start += size
+    return out

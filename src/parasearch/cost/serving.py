@@ -1,0 +1,122 @@
+"""Steady-state serving of a workload by continuous (in-flight) batching.
+
+Each replica keeps `batch` sequences in flight. The batch is the smallest of the engine's cap,
+what the KV cache can hold (each admitted sequence reserves its pages), and, with an arrival
+rate, what the traffic sustains (Little's law). Every iteration advances each sequence by one
+token and mixes in the prompt work of the sequences that replace finished ones (chunked prefill):
+on average batch * input / output prompt tokens per iteration.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..catalog.engines import Engine
+from ..catalog.hardware import Hardware
+from ..catalog.models import ModelSpec
+from .layout import Layout
+from .memory import MemoryPlan, kv_bytes_per_sequence, page_round, plan_memory
+from .precision import Precision
+from .step import StepCost, Tokens, forward
+
+
+@dataclass(frozen=True)
+class Workload:
+    input_tokens: float
+    output_tokens: float                 # mean output length
+    output_tokens_reserved: float | None = None  # length reserved per sequence (default: the mean)
+    arrival_rate: float | None = None    # requests per second for the whole group, None: saturate
+
+    @property
+    def reserved_output(self) -> float:
+        return self.output_tokens_reserved or self.output_tokens
+
+
+@dataclass
+class Serving:
+    batch: np.ndarray                # sequences in flight per replica
+    kv_limit: np.ndarray             # most sequences the KV cache holds per replica
+    tpot_s: np.ndarray
+    ttft_s: np.ndarray
+    e2e_s: np.ndarray
+    output_tokens_per_s: np.ndarray  # whole group (dp replicas)
+    per_gpu: np.ndarray
+    per_user: np.ndarray             # tokens/s one sequence sees (1 / TPOT)
+    bottleneck: np.ndarray           # resource that binds
+    kv_share: np.ndarray             # share of HBM the KV cache of the running batch takes
+    memory: MemoryPlan
+    step: StepCost
+    fits: np.ndarray
+    utilization: np.ndarray          # offered load / capacity (arrival rate given), else 1
+
+
+def _mixed_step(model, hw, engine, layout, prec, batch, wl: Workload) -> tuple[StepCost, np.ndarray]:
+    """One iteration for `batch` sequences per replica, micro-batched over pipeline stages."""
+    micro = np.maximum(np.minimum(layout.pp, np.maximum(batch, 1)), 1)
+    per = np.ceil(np.maximum(batch, 1) / micro)
+    ctx = wl.input_tokens + wl.output_tokens / 2.0
+    prompts = per / wl.output_tokens
+    sc = forward(model, hw, engine, layout, prec, Tokens(per, ctx, prompts, wl.input_tokens))
+    cycle = np.maximum(micro, layout.pp)
+    return StepCost(sc.tick * cycle, sc.through, sc.breakdown.scaled(cycle)), per
+
+
+def serve(model: ModelSpec, hw: Hardware, engine: Engine, layout: Layout, prec: Precision, wl: Workload,
+          max_batch) -> Serving:
+    n = len(layout)
+    max_batch = np.broadcast_to(np.asarray(max_batch, float), (n,))
+    plan = plan_memory(model, hw, engine, layout, prec.weights)
+    reserve_ctx = wl.input_tokens + (wl.reserved_output if engine.kv_reservation == "max" else wl.output_tokens / 2)
+    per_seq = kv_bytes_per_sequence(model, layout, prec.kv_cache, page_round(reserve_ctx, engine.kv_block_tokens))
+    kv_limit = np.floor(np.maximum(plan.kv_budget, 0.0) / per_seq) * layout.attn_groups
+    batch = np.minimum(max_batch, kv_limit)
+    fits = batch >= 1
+    batch = np.maximum(batch, 1.0)
+
+    utilization = np.ones(n)
+    if wl.arrival_rate:
+        # Little's law: sequences in flight = arrival rate x time in decode. Iterate to the fixed
+        # point (step time grows with batch), never above the memory/cap limit.
+        rate = wl.arrival_rate / layout.dp
+        cap_step, _ = _mixed_step(model, hw, engine, layout, prec, batch, wl)
+        capacity = batch / cap_step.tick / wl.output_tokens
+        utilization = rate / capacity
+        need = batch.copy()
+        for _ in range(30):
+            st, _ = _mixed_step(model, hw, engine, layout, prec, need, wl)
+            new = np.minimum(batch, np.maximum(np.ceil(rate * wl.output_tokens * st.tick), 1.0))
+            if np.array_equal(new, need):
+                break
+            need = new
+        batch = need
+
+    step, per = _mixed_step(model, hw, engine, layout, prec, batch, wl)
+    tpot = step.tick
+    # A new prompt waits on average half an iteration, then runs through every stage beside the
+    # running micro-batch, in chunks of at most max_num_tokens.
+    chunk = np.minimum(wl.input_tokens, np.maximum(engine.max_num_tokens - per, 1.0))
+    chunks = np.ceil(wl.input_tokens / chunk)
+    first = forward(model, hw, engine, layout, prec, Tokens(per, wl.input_tokens, np.ones(n), chunk))
+    ttft = 0.5 * tpot + chunks * first.through
+    if wl.arrival_rate:
+        rho = np.minimum(utilization, 0.999)
+        ttft = ttft + rho / (2.0 * (1.0 - rho)) * chunks * first.through  # M/D/1 queueing for admission
+    e2e = ttft + (wl.output_tokens - 1) * tpot
+    replica_tps = batch / tpot
+    tps = np.where(fits, replica_tps * layout.dp, 0.0)
+    per_gpu = tps / layout.gpus
+
+    live_ctx = wl.input_tokens + wl.output_tokens / 2.0
+    kv_live = kv_bytes_per_sequence(model, layout, prec.kv_cache, live_ctx) * np.ceil(batch / layout.attn_groups)
+    kv_share = kv_live / hw.hbm_bytes
+
+    bottleneck = step.bottleneck.astype(object)
+    capacity_bound = fits & (kv_limit < max_batch) & (batch >= kv_limit)
+    bottleneck = np.where(capacity_bound, "kv-capacity", bottleneck)
+    bottleneck = np.where(fits, bottleneck, np.where(plan.fits, "kv-capacity", "weights-memory"))
+    return Serving(batch=np.where(fits, batch, 0.0), kv_limit=kv_limit, tpot_s=tpot, ttft_s=ttft, e2e_s=e2e,
+                   output_tokens_per_s=tps, per_gpu=per_gpu, per_user=np.where(fits, 1.0 / tpot, 0.0),
+                   bottleneck=bottleneck.astype(str), kv_share=kv_share, memory=plan, step=step, fits=fits,
+                   utilization=utilization)

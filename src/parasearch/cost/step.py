@@ -1,0 +1,317 @@
+"""Time of one forward pass (a "step") of a replica, composed from kernel and collective times.
+
+A step carries `dec` decode sequences at context `ctx` and `pre` prompts of `plen` tokens
+(whole prompts or chunks), all per replica. The time of every pipeline stage is the sum over its
+layers of GEMMs, attention, expert GEMMs, elementwise traffic, collectives and kernel launches;
+the slowest stage sets the pipeline's tick. Every second is booked to one resource so each
+estimate can name what binds: compute, HBM bandwidth, interconnect or fixed latency.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..catalog.engines import Engine
+from ..catalog.hardware import Hardware
+from ..catalog.models import Attention, FeedForward, ModelSpec
+from . import comm
+from . import kernels as K
+from .layout import Layout, stage_layer_counts
+from .memory import kv_heads_per_gpu
+from .precision import Precision, bytes_per
+
+RESOURCES = ("compute", "memory", "interconnect", "latency")
+BF16 = 2.0
+
+
+@dataclass
+class Breakdown:
+    """Seconds booked to each resource, one entry per placement."""
+
+    compute: np.ndarray
+    memory: np.ndarray
+    interconnect: np.ndarray
+    latency: np.ndarray
+
+    @staticmethod
+    def zeros(n: int) -> "Breakdown":
+        return Breakdown(*(np.zeros(n) for _ in RESOURCES))
+
+    @property
+    def total(self) -> np.ndarray:
+        return self.compute + self.memory + self.interconnect + self.latency
+
+    def kernel(self, kt: K.KernelTime, launches, launch_s: float) -> None:
+        compute_bound = kt.compute >= kt.memory
+        self.compute += np.where(compute_bound, kt.time, 0.0)
+        self.memory += np.where(compute_bound, 0.0, kt.time)
+        self.latency += np.asarray(launches, float) * launch_s
+
+    def collective(self, bw_and_lat: tuple[np.ndarray, np.ndarray]) -> None:
+        self.interconnect += bw_and_lat[0]
+        self.latency += bw_and_lat[1]
+
+    def scaled(self, f) -> "Breakdown":
+        return Breakdown(*(getattr(self, r) * f for r in RESOURCES))
+
+    def plus(self, other: "Breakdown") -> "Breakdown":
+        return Breakdown(*(getattr(self, r) + getattr(other, r) for r in RESOURCES))
+
+    def select(self, mask: np.ndarray, other: "Breakdown") -> "Breakdown":
+        return Breakdown(*(np.where(mask, getattr(self, r), getattr(other, r)) for r in RESOURCES))
+
+    def bottleneck(self) -> np.ndarray:
+        stacked = np.stack([getattr(self, r) for r in RESOURCES])
+        return np.array(RESOURCES)[np.argmax(stacked, axis=0)]
+
+
+@dataclass
+class Tokens:
+    """What one step carries on one replica (arrays broadcast over placements)."""
+
+    dec: np.ndarray    # decode sequences
+    ctx: np.ndarray    # their context length (tokens already cached)
+    pre: np.ndarray    # prompts (or prompt chunks)
+    plen: np.ndarray   # tokens per prompt
+
+
+@dataclass
+class Ctx:
+    model: ModelSpec
+    hw: Hardware
+    engine: Engine
+    layout: Layout
+    prec: Precision
+
+    @property
+    def wb(self) -> float:
+        return bytes_per(self.prec.weights)
+
+    @property
+    def peak(self) -> float:
+        return self.hw.peak_flops(self.prec.weights)
+
+    @property
+    def launch(self) -> float:
+        return self.hw.efficiency.kernel_launch_s
+
+    def gemm(self, bd: Breakdown, m, k, n, *, bf16: bool = False) -> None:
+        wb, peak = (BF16, self.hw.peak_flops("bf16")) if bf16 else (self.wb, self.peak)
+        active = np.asarray(m, float) > 0
+        kt = K.gemm(self.hw, np.maximum(m, 0), k, n, weight_bytes=wb, peak_flops=peak)
+        bd.kernel(K.KernelTime(kt.time * active, kt.compute * active, kt.memory * active), active, self.launch)
+
+
+def _causal_pairs(s: np.ndarray, window: int | None) -> np.ndarray:
+    """(query, key) pairs a causal prompt of s tokens attends, with an optional window."""
+    s = np.asarray(s, float)
+    if window is None:
+        return s * s / 2.0
+    w = float(window)
+    return np.where(s <= w, s * s / 2.0, s * w - w * w / 2.0)
+
+
+def _splits(engine: Engine, ctx: np.ndarray) -> np.ndarray:
+    if engine.decode_split_kv_tokens <= 0:
+        return np.ones_like(ctx)
+    return np.maximum(np.ceil(ctx / engine.decode_split_kv_tokens), 1.0)
+
+
+def _attention(c: Ctx, bd: Breakdown, att: Attention, t: Tokens, dec, pre, tokens) -> None:
+    """One attention block on one GPU: `dec`, `pre`, `tokens` are this GPU's attention group's share."""
+    h = c.model.hidden
+    t_a = c.layout.attn_tp
+    heads = att.num_heads / t_a
+    kvb = bytes_per(c.prec.kv_cache)
+    ctx = t.ctx if att.window is None else np.minimum(t.ctx, att.window)
+    pairs = _causal_pairs(t.plen, att.window)
+    q_tiles = np.ceil(np.asarray(t.plen, float) / K.PREFILL_Q_TILE)
+    attn_peak = c.hw.peak_flops("bf16")
+    if att.kind == "mla":
+        lat = att.kv_lora_rank + att.qk_rope_head_dim
+        if att.q_lora_rank:
+            c.gemm(bd, tokens, h, att.q_lora_rank)
+            c.gemm(bd, tokens, att.q_lora_rank, heads * att.head_dim)
+        else:
+            c.gemm(bd, tokens, h, heads * att.head_dim)
+        c.gemm(bd, tokens, h, lat)
+        # Decode runs "absorbed": queries move into the latent space, attention reads latents.
+        c.gemm(bd, dec, att.qk_nope_head_dim, heads * att.kv_lora_rank)
+        ctas = dec * np.ceil(heads / 64.0) * _splits(c.engine, ctx)
+        flops = dec * ctx * heads * 2.0 * (lat + att.kv_lora_rank)
+        kt = K.decode_attention(c.hw, dec * ctx * lat * kvb, ctas, flops=flops, peak_flops=attn_peak)
+        bd.kernel(kt, dec > 0, c.launch)
+        c.gemm(bd, dec, att.kv_lora_rank, heads * att.v_head_dim)
+        # Prefill expands latents to per-head keys and values and runs ordinary attention.
+        c.gemm(bd, pre * t.plen, att.kv_lora_rank, heads * (att.qk_nope_head_dim + att.v_head_dim))
+        flops = pre * heads * pairs * 2.0 * (att.head_dim + att.v_head_dim)
+        kt = K.prefill_attention(c.hw, flops, pre * heads * q_tiles, peak_flops=attn_peak)
+        bd.kernel(kt, pre > 0, c.launch)
+    else:
+        kv = kv_heads_per_gpu(att, t_a)
+        c.gemm(bd, tokens, h, (heads + 2 * kv) * att.head_dim)
+        ctas = dec * kv * _splits(c.engine, ctx)
+        flops = dec * ctx * heads * att.head_dim * 4.0
+        kt = K.decode_attention(c.hw, dec * ctx * kv * att.head_dim * 2 * kvb, ctas, flops=flops,
+                                peak_flops=attn_peak)
+        bd.kernel(kt, dec > 0, c.launch)
+        flops = pre * heads * pairs * 4.0 * att.head_dim
+        kt = K.prefill_attention(c.hw, flops, pre * heads * q_tiles, peak_flops=attn_peak)
+        bd.kernel(kt, pre > 0, c.launch)
+    c.gemm(bd, tokens, heads * att.v_head_dim, h)
+    bd.collective(comm.allreduce(c.hw, t_a, tokens * h * BF16))
+
+
+def _ffn(c: Ctx, bd: Breakdown, ffn: FeedForward, tokens, total_tokens) -> np.ndarray:
+    """One feed-forward block on one GPU. Returns the intermediate width per token it produced
+    (for elementwise traffic)."""
+    h = c.model.hidden
+    lay = c.layout
+    t_a = lay.attn_tp
+    if ffn.kind == "dense":
+        inter = ffn.intermediate / t_a
+        c.gemm(bd, tokens, h, 2 * inter)
+        c.gemm(bd, tokens, inter, h)
+        bd.collective(comm.allreduce(c.hw, t_a, tokens * h * BF16))
+        return inter
+    e, k = ffn.num_experts, ffn.top_k
+    c.gemm(bd, tokens, h, e, bf16=True)  # router
+    ep = lay.ep.astype(float)
+    pairs = total_tokens * k                       # (token, expert) assignments in this stage
+    local = e / ep
+    mean_load = pairs / ep
+    # Busiest GPU: binomial spread of the assignments over ep GPUs, max of ep draws.
+    spread = np.sqrt(2.0 * np.log(np.maximum(ep, 1.0)) * (1.0 - 1.0 / ep) / np.maximum(mean_load, 1e-9))
+    load = np.minimum(mean_load * (1.0 + spread), pairs)
+    hit = 1.0 - np.power(1.0 - k / e, np.maximum(total_tokens, 0.0))   # chance an expert gets a token
+    active = np.maximum(local * hit, np.where(pairs > 0, 1.0, 0.0))
+    tpe = np.where(active > 0, load / np.maximum(active, 1e-9), 0.0)
+    kt = K.grouped_gemm(c.hw, active, tpe, h, ffn.expert_intermediate / lay.tp, weight_bytes=c.wb,
+                        peak_flops=c.peak)
+    bd.kernel(kt, 2.0 * (pairs > 0), c.launch)
+    if ffn.num_shared_experts:
+        inter = ffn.shared_intermediate / t_a
+        c.gemm(bd, tokens, h, 2 * inter)
+        c.gemm(bd, tokens, inter, h)
+    # Attention-DP groups hold different tokens: send each token to the groups owning its experts
+    # (dispatch) and bring the results back (combine). Otherwise every GPU already has every token
+    # and the partial sums are all-reduced below.
+    groups = lay.attn_groups
+    remote = (groups - 1) * (1.0 - np.power(1.0 - 1.0 / groups, k))
+    a2a = tokens * remote * h / lay.tp
+    stage = lay.stage_gpus
+    dispatch = comm.alltoall(c.hw, np.where(groups > 1, stage, 1), a2a * c.engine.a2a_bytes_per_element)
+    combine = comm.alltoall(c.hw, np.where(groups > 1, stage, 1), a2a * BF16)
+    bd.collective(dispatch)
+    bd.collective(combine)
+    bd.collective(comm.allreduce(c.hw, t_a, tokens * h * BF16))
+    return (k * ffn.expert_intermediate * load / np.maximum(mean_load, 1e-9)) / lay.tp + ffn.shared_intermediate / t_a
+
+
+def _layer(c: Ctx, att: Attention, ffn: FeedForward, t: Tokens) -> Breakdown:
+    n = len(c.layout)
+    bd = Breakdown.zeros(n)
+    groups = c.layout.attn_groups.astype(float)
+    dec = np.ceil(t.dec / groups)  # the busiest attention-DP group sets the pace
+    pre = t.pre / groups           # prompt work is spread evenly (chunked prefill balances it)
+    tokens = dec + pre * t.plen
+    total = t.dec + t.pre * t.plen
+    _attention(c, bd, att, t, dec, pre, tokens)
+    inter = _ffn(c, bd, ffn, tokens, total)
+    t_a = c.layout.attn_tp
+    e = c.engine
+    heads = att.num_heads / t_a
+    kv_width = (att.kv_lora_rank + att.qk_rope_head_dim if att.kind == "mla"
+                else kv_heads_per_gpu(att, t_a) * att.head_dim)
+    per_token = (e.ew_hidden * c.model.hidden + e.ew_q_dim * heads * att.head_dim
+                 + e.ew_kv_dim * kv_width + e.ew_ffn_intermediate * inter)
+    bd.kernel(K.elementwise(c.hw, tokens * per_token), e.small_kernels_per_layer * (tokens > 0), c.launch)
+    return bd
+
+
+def _head(c: Ctx, t: Tokens) -> Breakdown:
+    """Final norm and lm_head (logits of the last token of each sequence), vocabulary-split."""
+    bd = Breakdown.zeros(len(c.layout))
+    groups = c.layout.attn_groups.astype(float)
+    rows = np.ceil(t.dec / groups) + t.pre / groups
+    c.gemm(bd, rows, c.model.hidden, c.model.vocab / c.layout.attn_tp, bf16=True)
+    kt = K.elementwise(c.hw, rows * c.engine.ew_final_hidden * c.model.hidden)
+    bd.kernel(kt, c.engine.small_kernels_final * (rows > 0), c.launch)
+    return bd
+
+
+@dataclass
+class StepCost:
+    tick: np.ndarray          # seconds the slowest stage takes (the pipeline's period)
+    through: np.ndarray       # seconds for one pass through every stage (latency)
+    breakdown: Breakdown      # of the slowest stage
+
+    @property
+    def bottleneck(self) -> np.ndarray:
+        return self.breakdown.bottleneck()
+
+
+def forward(model: ModelSpec, hw: Hardware, engine: Engine, layout: Layout, prec: Precision,
+            tokens: Tokens) -> StepCost:
+    """One forward pass of `tokens` through every stage of each placement's replica."""
+    n = len(layout)
+    t = Tokens(*(np.broadcast_to(np.asarray(v, float), (n,)).copy() for v in
+                 (tokens.dec, tokens.ctx, tokens.pre, tokens.plen)))
+    c = Ctx(model, hw, engine, layout, prec)
+    per_group = [_layer(c, g.attention, g.ffn, t) for g in model.groups]
+    head = _head(c, t)
+    tick = np.zeros(n)
+    through = np.zeros(n)
+    slow = Breakdown.zeros(n)
+    act_bytes = (t.dec + t.pre * t.plen) / layout.attn_groups * model.hidden * BF16
+    cross = layout.replica_gpus > hw.scale_up_domain_gpus
+    p2p = comm.send(hw, act_bytes, cross)
+    for p in np.unique(layout.pp):
+        sel = layout.pp == p
+        counts = stage_layer_counts(model.layer_group_index, len(model.groups), int(p))
+        best = Breakdown.zeros(n)
+        best_t = np.full(n, -1.0)
+        for s in range(int(p)):
+            bd = Breakdown.zeros(n)
+            for g, cnt in enumerate(counts[s]):
+                if cnt:
+                    bd = bd.plus(per_group[g].scaled(float(cnt)))
+            if s == p - 1:
+                bd = bd.plus(head)
+            if p > 1:
+                bd.collective(p2p)
+            total = bd.total
+            through[sel] += total[sel]
+            better = sel & (total > best_t)
+            best = bd.select(better, best)
+            best_t = np.where(better, total, best_t)
+        tick[sel] = best_t[sel]
+        slow = best.select(sel, slow)
+    return StepCost(tick, through, slow)
+
+
+def decode_step(model, hw, engine, layout: Layout, prec: Precision, batch, context) -> StepCost:
+    """One decode iteration for `batch` sequences per replica. With pipeline stages the batch is
+    split into up to pp micro-batches that take turns; each sequence advances one token per
+    cycle of max(micro-batches, pp) ticks."""
+    batch = np.broadcast_to(np.asarray(batch, float), (len(layout),))
+    micro = np.maximum(np.minimum(layout.pp, batch), 1)
+    per = np.ceil(batch / micro)
+    zero = np.zeros(len(layout))
+    sc = forward(model, hw, engine, layout, prec, Tokens(per, context, zero, zero))
+    cycle = np.maximum(micro, layout.pp)
+    return StepCost(sc.tick * cycle, sc.through, sc.breakdown.scaled(cycle))
+
+
+def prefill_step(model, hw, engine, layout: Layout, prec: Precision, batch, length) -> StepCost:
+    """`batch` prompts of `length` tokens, micro-batched through the pipeline; `tick` is the time
+    until the last prompt leaves the last stage, `through` the time for the first one."""
+    batch = np.broadcast_to(np.asarray(batch, float), (len(layout),))
+    micro = np.maximum(np.minimum(layout.pp, batch), 1)
+    per = np.ceil(batch / micro)
+    zero = np.zeros(len(layout))
+    sc = forward(model, hw, engine, layout, prec, Tokens(zero, zero, per, length))
+    total = sc.through + (micro - 1) * sc.tick
+    return StepCost(total, sc.through, sc.breakdown.scaled(total / np.maximum(sc.tick, 1e-30)))

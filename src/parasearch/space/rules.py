@@ -1,0 +1,71 @@
+"""Which parallel degrees a model admits (docs/placement.md states the rules).
+
+The enumerator builds only placements that pass these rules; `check_placement` explains, in one
+line, why a hand-given placement cannot work and which values would.
+"""
+
+from __future__ import annotations
+
+from ..catalog.models import ModelSpec
+from ..errors import ParasearchError
+
+
+def divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def attention_tp_ok(model: ModelSpec, t: int) -> bool:
+    """Heads split evenly; GQA KV heads are split or, past their count, replicated evenly."""
+    for g in model.groups:
+        a = g.attention
+        if a.num_heads % t:
+            return False
+        if a.kind == "gqa" and a.num_kv_heads % t and t % a.num_kv_heads:
+            return False
+    return True
+
+
+def ffn_tp_ok(model: ModelSpec, attn_tp: int, expert_tp: int) -> bool:
+    for g in model.groups:
+        f = g.ffn
+        if f.kind == "dense" and f.intermediate % attn_tp:
+            return False
+        if f.kind == "moe":
+            if f.expert_intermediate % expert_tp:
+                return False
+            if f.shared_intermediate and f.shared_intermediate % attn_tp:
+                return False
+    return True
+
+
+def placement_problems(model: ModelSpec, tp: int, pp: int, ep: int, dp: int, attn_dp: bool) -> list[str]:
+    """Every rule the placement breaks, as short phrases (empty: valid)."""
+    out: list[str] = []
+    for name, v in (("tp", tp), ("pp", pp), ("ep", ep), ("dp", dp)):
+        if v < 1:
+            out.append(f"{name} must be >= 1, got {v}")
+    if out:
+        return out
+    if pp > model.num_layers:
+        out.append(f"pp={pp} exceeds the {model.num_layers} layers")
+    if ep > 1 and not model.is_moe:
+        out.append(f"ep={ep} needs a mixture-of-experts model; {model.name} is dense (use ep=1)")
+    if model.is_moe and model.num_experts % ep:
+        out.append(f"ep={ep} does not divide the {model.num_experts} experts "
+                   f"(allowed: {', '.join(map(str, divisors(model.num_experts)))})")
+    if attn_dp and ep == 1:
+        out.append("attention data parallelism needs ep > 1 (it runs one attention group per expert-parallel rank)")
+    t_a = tp if attn_dp else tp * ep
+    if not attention_tp_ok(model, t_a):
+        ok = [d for d in divisors(model.attention_heads) if attention_tp_ok(model, d)]
+        out.append(f"attention tensor parallelism {t_a} does not split {model.attention_heads} heads / "
+                   f"{model.kv_heads} KV heads evenly (allowed: {', '.join(map(str, ok))})")
+    elif not ffn_tp_ok(model, t_a, tp):
+        out.append(f"tp={tp} does not split the feed-forward width evenly")
+    return out
+
+
+def check_placement(model: ModelSpec, tp: int, pp: int, ep: int, dp: int, attn_dp: bool) -> None:
+    problems = placement_problems(model, tp, pp, ep, dp, attn_dp)
+    if problems:
+        raise ParasearchError("invalid placement: " + "; ".join(problems))

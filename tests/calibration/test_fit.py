@@ -1,0 +1,70 @@
+import csv
+
+import numpy as np
+import pytest
+
+from parasearch.calibration.fit import fit_kernels
+from parasearch.calibration.measurements import read_kernels
+from parasearch.catalog.hardware import load_hardware
+from parasearch.errors import SpecError
+from tests.conftest import DATA, run_cli
+
+FITTED = ("gemm_bw", "gemm_flops", "grouped_bw", "grouped_flops", "attn_decode_bw", "attn_cta_bytes_per_s",
+          "attn_prefill_flops", "attn_prefill_ctas_half", "elementwise_bw")
+
+
+@pytest.mark.parametrize("gpu", ["h100-sxm", "h200"])
+def test_catalog_efficiencies_are_the_fit_of_the_shipped_kernel_data(gpu):
+    hw = load_hardware(gpu)
+    eff, errors = fit_kernels(hw, read_kernels(DATA / f"{gpu}.kernels.json"), "test")
+    for k in FITTED:
+        assert getattr(eff, k) == pytest.approx(getattr(hw.efficiency, k), rel=0.02), k
+    assert all(e < 0.08 for e in errors.values())
+
+
+def test_validate_meets_the_error_bounds_from_kernel_data_only():
+    rc, out, _ = run_cli("validate", str(DATA / "e2e-qwen2.5-32b.csv"), "--json")
+    assert rc == 0
+    import json
+    res = json.loads(out)
+    assert res["median_abs_pct_error"] <= 10 and res["max_abs_pct_error"] <= 25
+    assert len(res["rows"]) == 9
+
+
+def test_whole_model_calibration_reduces_the_error(tmp_path):
+    prof = tmp_path / "h200.yaml"
+    rc, _, err = run_cli("calibrate", str(DATA / "e2e-qwen2.5-32b.csv"), "--hardware", "h200", "-o", str(prof))
+    assert rc == 0, err
+    import json
+    _, before, _ = run_cli("validate", str(DATA / "e2e-qwen2.5-32b.csv"), "--json")
+    _, after, _ = run_cli("validate", str(DATA / "e2e-qwen2.5-32b.csv"), "--json", "--calibration", str(prof))
+    b = {r["line"]: abs(r["pct_error"]) for r in json.loads(before)["rows"] if r["hardware"] == "h200"}
+    a = {r["line"]: abs(r["pct_error"]) for r in json.loads(after)["rows"] if r["hardware"] == "h200"}
+    assert np.median(list(a.values())) < np.median(list(b.values()))
+
+
+def test_kernel_calibration_writes_a_profile_estimate_can_use(tmp_path):
+    prof = tmp_path / "p.yaml"
+    rc, _, _ = run_cli("calibrate", str(DATA / "h100-sxm.kernels.json"), "--hardware", "h100-sxm", "-o", str(prof))
+    assert rc == 0 and "efficiency:" in prof.read_text()
+    rc, out, _ = run_cli("estimate", "-m", "llama-3.1-8b", "-H", "h100-sxm", "--phase", "decode", "--batch", "8",
+                         "--context", "1024", "--calibration", str(prof), "--json")
+    assert rc == 0 and '"step_time_s"' in out
+    rc, _, err = run_cli("estimate", "-m", "llama-3.1-8b", "-H", "h200", "--phase", "decode", "--batch", "8",
+                         "--context", "1024", "--calibration", str(prof))
+    assert rc != 0 and "fitted for 'h100-sxm'" in err
+
+
+def test_bad_measurement_files(tmp_path):
+    bad = tmp_path / "k.json"
+    bad.write_text('{"gemm": [{"M": 1, "K": 2}]}')
+    with pytest.raises(SpecError) as e:
+        read_kernels(bad)
+    assert "gemm[0].N: must be a positive number" in e.value.one_line()
+    rows = tmp_path / "m.csv"
+    with rows.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["hardware", "model", "phase", "batch", "context", "step_time_s"])
+        w.writerow(["h100-sxm", "llama-3.1-8b", "decode", "-3", "10", "0.01"])
+    rc, _, err = run_cli("validate", str(rows))
+    assert rc == 3 and f"{rows}:2: batch: must be a positive integer" in err

@@ -1,0 +1,66 @@
+import numpy as np
+import pytest
+
+from parasearch.catalog.engines import load_engine
+from parasearch.catalog.hardware import load_hardware
+from parasearch.catalog.models import load_model
+from parasearch.cost.layout import Layout
+from parasearch.cost.precision import Precision
+from parasearch.cost.step import decode_step, prefill_step
+
+H100, H200 = load_hardware("h100-sxm"), load_hardware("h200")
+REF = load_engine("reference")
+BF16 = Precision()
+
+
+def test_decode_grows_with_batch_and_context():
+    m = load_model("llama-3.1-8b")
+    lay = Layout.of(tp=np.ones(4, int))
+    t_b = decode_step(m, H100, REF, lay, BF16, [1, 16, 64, 256], 2048).tick
+    t_c = decode_step(m, H100, REF, lay, BF16, 32, [512, 2048, 8192, 32768]).tick
+    assert np.all(np.diff(t_b) > 0) and np.all(np.diff(t_c) > 0)
+
+
+def test_small_batch_decode_is_bandwidth_bound_and_long_prefill_compute_bound():
+    m = load_model("llama-3.1-70b")
+    d = decode_step(m, H200, REF, Layout.of(tp=2), BF16, 1, 1024)
+    p = prefill_step(m, H200, REF, Layout.of(tp=2), BF16, 4, 8192)
+    assert d.bottleneck[0] == "memory"
+    assert p.bottleneck[0] == "compute"
+
+
+def test_tensor_parallel_speeds_decode_sublinearly():
+    m = load_model("llama-3.1-70b")
+    t = decode_step(m, H100, REF, Layout.of(tp=[2, 4, 8]), Precision("fp8", "fp8"), 64, 4096).tick
+    assert t[0] > t[1] > t[2]
+    assert t[0] / t[2] < 4  # all-reduces and fixed costs do not shrink with TP
+
+
+def test_tp_across_nodes_pays_the_network():
+    m = load_model("llama-3.1-405b")
+    lay = Layout.of(tp=[8, 16], pp=[2, 1])
+    sc = decode_step(m, H100, REF, lay, Precision("fp8", "fp8"), 64, 4096)
+    assert sc.breakdown.interconnect[1] > 2 * sc.breakdown.interconnect[0]
+
+
+def test_pipeline_decode_advances_each_sequence_once_per_cycle():
+    m = load_model("llama-3.1-70b")
+    one = decode_step(m, H200, REF, Layout.of(tp=4), BF16, 64, 2048).tick[0]
+    two = decode_step(m, H200, REF, Layout.of(tp=4, pp=2), BF16, 64, 2048).tick[0]
+    # Two stages of half the layers, two micro-batches of half the batch: about the same period.
+    assert two == pytest.approx(one, rel=0.35)
+
+
+def test_moe_attention_dp_trades_allreduce_for_all_to_all():
+    m = load_model("deepseek-r1")
+    lay = Layout.of(tp=[8, 1], ep=[1, 8], attn_dp=[False, True])
+    sc = decode_step(m, H200, REF, lay, Precision("fp8", "fp8"), 256, 4096)
+    assert np.all(sc.tick > 0)
+    # With attention TP over 8 GPUs every GPU reads the whole MLA latent cache; attention-DP splits it.
+    assert sc.breakdown.memory[1] < sc.breakdown.memory[0]
+
+
+def test_prefill_time_scales_with_prompt_tokens():
+    m = load_model("qwen2.5-32b")
+    t = prefill_step(m, H100, REF, Layout.of(tp=np.ones(3, int)), BF16, [1, 2, 4], 2048).tick
+    assert t[1] == pytest.approx(2 * t[0], rel=0.1) and t[2] == pytest.approx(4 * t[0], rel=0.1)
