@@ -46,6 +46,7 @@ class Serving:
     per_user: np.ndarray             # tokens/s one sequence sees (1 / TPOT)
     bottleneck: np.ndarray           # resource that binds
     kv_share: np.ndarray             # share of HBM the KV cache of the running batch takes
+    kv_reserved: np.ndarray          # bytes per GPU reserved for the running batch (pages held)
     memory: MemoryPlan
     step: StepCost
     fits: np.ndarray
@@ -111,6 +112,7 @@ def serve(model: ModelSpec, hw: Hardware, engine: Engine, layout: Layout, prec: 
     live_ctx = wl.input_tokens + wl.output_tokens / 2.0
     kv_live = kv_bytes_per_sequence(model, layout, prec.kv_cache, live_ctx) * np.ceil(batch / layout.attn_groups)
     kv_share = kv_live / hw.hbm_bytes
+    kv_reserved = per_seq * np.ceil(batch / layout.attn_groups)
 
     bottleneck = step.bottleneck.astype(object)
     capacity_bound = fits & (kv_limit < max_batch) & (batch >= kv_limit)
@@ -118,5 +120,6 @@ def serve(model: ModelSpec, hw: Hardware, engine: Engine, layout: Layout, prec: 
     bottleneck = np.where(fits, bottleneck, np.where(plan.fits, "kv-capacity", "weights-memory"))
     return Serving(batch=np.where(fits, batch, 0.0), kv_limit=kv_limit, tpot_s=tpot, ttft_s=ttft, e2e_s=e2e,
                    output_tokens_per_s=tps, per_gpu=per_gpu, per_user=np.where(fits, 1.0 / tpot, 0.0),
-                   bottleneck=bottleneck.astype(str), kv_share=kv_share, memory=plan, step=step, fits=fits,
+                   bottleneck=bottleneck.astype(str), kv_share=kv_share, kv_reserved=np.where(fits, kv_reserved, 0.0),
+                   memory=plan, step=step, fits=fits,
                    utilization=utilization)

@@ -1,0 +1,1 @@
+"""Turning search results into rows, tables, JSON, CSV and plots."""

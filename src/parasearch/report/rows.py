@@ -1,0 +1,92 @@
+"""One dictionary per placement: the shared shape of tables, JSON and CSV."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..cost.step import RESOURCES
+from ..search.evaluate import Evaluation
+from ..search.result import SearchResult
+
+
+def placement_label(tp: int, pp: int, ep: int, dp: int, adp: bool) -> str:
+    parts = [f"TP{tp}"]
+    if pp > 1:
+        parts.append(f"PP{pp}")
+    if ep > 1:
+        parts.append(f"EP{ep}")
+    if adp:
+        parts.append("attnDP")
+    return " ".join(parts) + (f" x{dp}" if dp > 1 else "")
+
+
+def why(ev: Evaluation, i: int) -> str:
+    """One phrase on what binds and how hard."""
+    s = ev.serving
+    b = str(s.bottleneck[i])
+    bd = s.step.breakdown
+    total = sum(float(getattr(bd, r)[i]) for r in RESOURCES) or 1.0
+    share = {r: float(getattr(bd, r)[i]) / total for r in RESOURCES}
+    batch = int(s.batch[i])
+    if b == "kv-capacity":
+        return (f"KV cache holds only {int(s.kv_limit[i])} sequences (cap {int(ev.space.max_batch[i])}); "
+                f"KV is {s.kv_share[i]:.0%} of memory")
+    if b == "memory":
+        return f"HBM bandwidth: {share['memory']:.0%} of each step streams weights and KV at batch {batch}"
+    if b == "compute":
+        return f"compute: {share['compute']:.0%} of each step is math at batch {batch}"
+    if b == "interconnect":
+        return f"interconnect: collectives take {share['interconnect']:.0%} of each step"
+    if b == "latency":
+        return f"fixed latency: launches and collective start-up take {share['latency']:.0%} of each step at batch {batch}"
+    return b
+
+
+def _num(x) -> float | None:
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def row(ev: Evaluation, i: int) -> dict:
+    lay, s = ev.space.layout, ev.serving
+    tp, pp, ep, dp, adp = (int(lay.tp[i]), int(lay.pp[i]), int(lay.ep[i]), int(lay.dp[i]), bool(lay.attn_dp[i]))
+    return {
+        "placement": placement_label(tp, pp, ep, dp, adp),
+        "pool": ev.space.pool.name,
+        "hardware": ev.space.pool.hardware.name,
+        "dp": dp, "tp": tp, "pp": pp, "ep": ep, "attn_dp": adp,
+        "max_batch": int(ev.space.max_batch[i]),
+        "batch": int(s.batch[i]),
+        "gpus": int(lay.gpus[i]),
+        "output_tokens_per_s": _num(s.output_tokens_per_s[i]),
+        "output_tokens_per_s_per_gpu": _num(s.per_gpu[i]),
+        "tokens_per_s_per_user": _num(s.per_user[i]),
+        "ttft_s": _num(s.ttft_s[i]),
+        "tpot_s": _num(s.tpot_s[i]),
+        "e2e_latency_s": _num(s.e2e_s[i]),
+        "usd_per_million_tokens": _num(ev.usd_per_mtok[i]) if not np.isnan(ev.usd_per_mtok[i]) else None,
+        "memory_headroom": _num(ev.headroom[i]),
+        "kv_share_of_memory": _num(s.kv_share[i]),
+        "bottleneck": str(s.bottleneck[i]),
+        "why": why(ev, i),
+        "feasible": bool(ev.feasible[i]),
+        "pruned_by": str(ev.reason[i]) or None,
+    }
+
+
+def result_dict(problem, result: SearchResult) -> dict:
+    ev = result.evaluation
+    return {
+        "problem": problem.name,
+        "model": problem.model.name,
+        "method": result.method,
+        "objectives": list(problem.objectives),
+        "pareto": [row(ev, int(i)) for i in result.front],
+        "evaluated": int(result.evaluated),
+        "pruned": result.pruned,
+        "seconds": round(result.seconds, 4),
+        "notes": result.notes,
+        **({"info": result.info} if result.info else {}),
+    }

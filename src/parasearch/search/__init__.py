@@ -1,0 +1,55 @@
+"""Search engines behind one interface: `run_search(problem, method)`.
+
+- `exhaustive`: every placement of the space, evaluated at once (the reference).
+- `optuna`: multi-objective black-box search (NSGA-II or TPE), resumable and distributable.
+- `ilp`: exact cluster planning over GPU pools with PuLP (problems with pools or a target rate).
+- `auto`: ilp for pool/rate problems, else exhaustive when the space is small enough, else optuna.
+"""
+
+from __future__ import annotations
+
+from ..errors import ParasearchError
+from ..space.enumerate import enumerate_space
+from ..spec.problem import Problem
+from .evaluate import Evaluation, evaluate
+from .exhaustive import exhaustive
+from .result import SearchResult, front_of
+
+METHODS = ("auto", "exhaustive", "optuna", "ilp")
+EXHAUSTIVE_LIMIT = 400_000  # placements: about 2 s of oracle time on two cores
+
+
+def choose_method(problem: Problem, method: str, space_size: int | None = None) -> str:
+    if method != "auto":
+        return method
+    if problem.declared_pools or len(problem.pools) > 1 or problem.limits.disaggregation:
+        return "ilp"
+    return "exhaustive" if space_size is None or space_size <= EXHAUSTIVE_LIMIT else "optuna"
+
+
+def run_search(problem: Problem, method: str = "auto", *, progress: bool = True) -> SearchResult:
+    if method not in METHODS:
+        raise ParasearchError(f"unknown method {method!r}", hint="allowed: " + ", ".join(METHODS))
+    method = choose_method(problem, method)
+    if method == "ilp":
+        from .ilp import ilp_search
+
+        return ilp_search(problem)
+    if len(problem.pools) > 1:
+        raise ParasearchError(f"method {method} searches one GPU pool; this problem has {len(problem.pools)}",
+                              hint="use --method ilp (or auto)")
+    space = enumerate_space(problem)
+    if len(space) == 0:
+        raise ParasearchError("no placement of the model fits the search limits and the cluster",
+                              hint="widen search.tp/pp/ep or add GPUs")
+    method = choose_method(problem, problem.method if method == "auto" else method, len(space))
+    if method == "auto":
+        method = choose_method(problem, "auto", len(space))
+    if method == "optuna":
+        from ._optuna import optuna_search
+
+        return optuna_search(problem, space, progress=progress)
+    return exhaustive(problem, space)
+
+
+__all__ = ["METHODS", "Evaluation", "SearchResult", "evaluate", "front_of", "run_search", "choose_method"]

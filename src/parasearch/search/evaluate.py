@@ -1,0 +1,78 @@
+"""Evaluating placements for a problem: serving metrics, SLO checks, pruning reasons, objectives."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..cost.serving import Serving, serve
+from ..space.enumerate import Space
+from ..spec.problem import Problem
+
+# Objective name -> (metric, sense): +1 maximize, -1 minimize.
+OBJECTIVES = {
+    "throughput_per_gpu": ("per_gpu", +1),
+    "tokens_per_user": ("per_user", +1),
+    "ttft": ("ttft_s", -1),
+    "cost": ("usd_per_mtok", -1),
+}
+REASONS = ("weights-memory", "kv-capacity", "ttft-slo", "tpot-slo", "e2e-slo", "arrival-rate")
+
+
+@dataclass
+class Evaluation:
+    space: Space
+    serving: Serving
+    feasible: np.ndarray
+    reason: np.ndarray          # first rule broken, "" when feasible
+    usd_per_mtok: np.ndarray
+    headroom: np.ndarray        # share of each GPU's memory not taken by weights, workspace, runtime and KV pages
+
+    def __len__(self) -> int:
+        return len(self.space)
+
+    def metric(self, name: str) -> np.ndarray:
+        if name == "usd_per_mtok":
+            return self.usd_per_mtok
+        return getattr(self.serving, name)
+
+    def objective_matrix(self, objectives: tuple[str, ...]) -> np.ndarray:
+        """Columns oriented so that larger is better."""
+        cols = [OBJECTIVES[o][1] * self.metric(OBJECTIVES[o][0]) for o in objectives]
+        return np.stack(cols, axis=1) if cols else np.zeros((len(self), 0))
+
+    def pruned_counts(self) -> dict[str, int]:
+        return {r: int(np.sum(self.reason == r)) for r in REASONS if np.any(self.reason == r)}
+
+
+def evaluate(problem: Problem, space: Space) -> Evaluation:
+    pool = space.pool
+    s = serve(problem.model, pool.hardware, problem.engine, space.layout, problem.precision, problem.workload,
+              space.max_batch)
+    reason = np.full(len(space), "", dtype=object)
+
+    def flag(mask, name):
+        reason[(reason == "") & mask] = name
+
+    flag(~s.memory.fits, "weights-memory")
+    flag(~s.fits, "kv-capacity")
+    slo = problem.slo
+    if slo.ttft_s:
+        flag(s.ttft_s > slo.ttft_s, "ttft-slo")
+    if slo.tpot_s:
+        flag(s.tpot_s > slo.tpot_s, "tpot-slo")
+    if slo.e2e_s:
+        flag(s.e2e_s > slo.e2e_s, "e2e-slo")
+    if problem.workload.arrival_rate:
+        flag(s.utilization >= 1.0, "arrival-rate")
+    price = pool.price_per_gpu_hour or problem.price_per_gpu_hour
+    with np.errstate(divide="ignore", invalid="ignore"):
+        usd = np.where(s.output_tokens_per_s > 0,
+                       (price or 0.0) * space.layout.gpus / 3600.0 / s.output_tokens_per_s * 1e6, np.inf)
+    if not price:
+        usd = np.full(len(space), np.nan)
+    hw = pool.hardware
+    used = s.memory.weights + s.memory.activations + s.memory.reserve + s.kv_reserved
+    headroom = 1.0 - used / hw.hbm_bytes
+    return Evaluation(space, s, reason == "", reason.astype(str), usd, headroom)

@@ -1,0 +1,104 @@
+"""The placement space of a problem, valid by construction (rules in docs/placement.md)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import product
+
+import numpy as np
+
+from ..catalog.models import ModelSpec
+from ..cost.layout import Layout
+from ..spec.problem import Pool, Problem, SearchLimits
+from .rules import attention_tp_ok, ffn_tp_ok
+
+DEFAULT_MAX_BATCH = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048)
+DEFAULT_PP = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)
+DP_GRID_LIMIT = 64
+
+
+@dataclass(frozen=True)
+class Space:
+    layout: Layout
+    max_batch: np.ndarray
+    pool: Pool
+
+    def __len__(self) -> int:
+        return len(self.layout)
+
+    def take(self, idx) -> "Space":
+        return Space(self.layout.take(idx), self.max_batch[idx], self.pool)
+
+
+def replicas_that_fit(replica_gpus: int, pool: Pool) -> int:
+    """Replicas a pool holds: small ones share nodes without crossing them, big ones take whole nodes."""
+    g = pool.gpus_per_node
+    if replica_gpus <= g:
+        return pool.nodes * (g // replica_gpus)
+    if replica_gpus % g:
+        return 0
+    return pool.nodes // (replica_gpus // g)
+
+
+def _powers_and_divisors(n: int, limit: int) -> list[int]:
+    return [d for d in range(1, min(n, limit) + 1) if n % d == 0]
+
+
+def degree_candidates(model: ModelSpec, pool: Pool, limits: SearchLimits) -> dict[str, list]:
+    g = pool.gpus
+    heads = model.attention_heads
+    tp = list(limits.tp) if limits.tp else [t for t in _powers_and_divisors(heads, g)]
+    ep = list(limits.ep) if limits.ep else ([e for e in _powers_and_divisors(model.num_experts, g)]
+                                             if model.is_moe else [1])
+    pp = list(limits.pp) if limits.pp else [p for p in DEFAULT_PP if p <= min(model.num_layers, g)]
+    adp = list(limits.attn_dp) if limits.attn_dp else [False, True]
+    mb = list(limits.max_batch) if limits.max_batch else list(DEFAULT_MAX_BATCH)
+    return {"tp": sorted(set(tp)), "ep": sorted(set(ep)), "pp": sorted(set(pp)), "attn_dp": sorted(set(adp)),
+            "max_batch": sorted(set(mb))}
+
+
+def _dp_values(max_dp: int, limits: SearchLimits, rate_given: bool) -> list[int]:
+    """Without an arrival rate per-GPU metrics do not depend on dp, so the whole pool is used
+    (as many replicas as fit); with a rate, dp sets the load per replica and is searched."""
+    if limits.dp:
+        return [d for d in limits.dp if d <= max_dp]
+    if not rate_given:
+        return [max_dp]
+    if max_dp <= DP_GRID_LIMIT:
+        return list(range(1, max_dp + 1))
+    grid = {1, max_dp}
+    d = 1
+    while d < max_dp:
+        grid.add(d)
+        d *= 2
+    return sorted(grid)
+
+
+def enumerate_space(problem: Problem, pool: Pool | None = None) -> Space:
+    pool = pool or problem.pool
+    model, limits = problem.model, problem.limits
+    c = degree_candidates(model, pool, limits)
+    rows: list[tuple] = []
+    for tp, ep, pp, adp in product(c["tp"], c["ep"], c["pp"], c["attn_dp"]):
+        if adp and ep == 1:
+            continue
+        if pp > model.num_layers or (model.is_moe and model.num_experts % ep):
+            continue
+        t_a = tp if adp else tp * ep
+        if not attention_tp_ok(model, t_a) or not ffn_tp_ok(model, t_a, tp):
+            continue
+        replica = tp * ep * pp
+        max_dp = replicas_that_fit(replica, pool)
+        if max_dp < 1:
+            continue
+        for dp in _dp_values(max_dp, limits, problem.workload.arrival_rate is not None):
+            gpus = replica * dp
+            if limits.min_gpus and gpus < limits.min_gpus or limits.max_gpus and gpus > limits.max_gpus:
+                continue
+            for mb in c["max_batch"]:
+                rows.append((tp, pp, ep, dp, adp, mb))
+    if not rows:
+        return Space(Layout.of(np.zeros(0, int), 1, 1, 1, False).take(slice(0, 0)), np.zeros(0), pool)
+    a = np.array(rows, dtype=np.int64)
+    layout = Layout(a[:, 0], a[:, 1], a[:, 2], a[:, 3], a[:, 4].astype(bool))
+    return Space(layout, a[:, 5].astype(float), pool)

@@ -1,0 +1,301 @@
+"""Loading a problem file into a frozen `Problem`, with `file:line: field: message` errors."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from ..catalog import _yaml
+from ..catalog.engines import Engine, load_engine
+from ..catalog.hardware import Hardware, load_hardware
+from ..catalog.models import ModelSpec, load_model
+from ..calibration.profile import load_profile
+from ..cost.precision import Precision
+from ..cost.serving import Workload
+from ..errors import ParasearchError, SpecError
+from . import _schema as S
+
+
+@dataclass(frozen=True)
+class Pool:
+    name: str
+    hardware: Hardware
+    nodes: int
+    gpus_per_node: int
+    price_per_gpu_hour: float | None = None
+
+    @property
+    def gpus(self) -> int:
+        return self.nodes * self.gpus_per_node
+
+
+@dataclass(frozen=True)
+class Slo:
+    ttft_s: float | None = None
+    tpot_s: float | None = None
+    e2e_s: float | None = None
+
+
+@dataclass(frozen=True)
+class SearchLimits:
+    tp: tuple[int, ...] | None = None
+    pp: tuple[int, ...] | None = None
+    ep: tuple[int, ...] | None = None
+    dp: tuple[int, ...] | None = None
+    attn_dp: tuple[bool, ...] | None = None
+    max_batch: tuple[int, ...] | None = None
+    min_gpus: int | None = None
+    max_gpus: int | None = None
+    disaggregation: bool | None = None
+
+
+@dataclass(frozen=True)
+class OptunaOptions:
+    trials: int = 300
+    seed: int = 0
+    sampler: str = "nsga2"
+    population: int = 40
+    storage: str | None = None
+    study: str | None = None
+
+
+@dataclass(frozen=True)
+class IlpOptions:
+    solver: str = "cbc"
+    time_limit_s: float = 60.0
+    objective: str = "goodput"
+    kv_transfer_bytes_per_s: float | None = None
+    pareto_points: int = 6
+
+
+@dataclass(frozen=True)
+class Problem:
+    name: str
+    model: ModelSpec
+    precision: Precision
+    pools: tuple[Pool, ...]
+    workload: Workload
+    slo: Slo
+    engine: Engine
+    objectives: tuple[str, ...] = ("throughput_per_gpu", "tokens_per_user")
+    limits: SearchLimits = SearchLimits()
+    method: str = "auto"
+    optuna: OptunaOptions = OptunaOptions()
+    ilp: IlpOptions = IlpOptions()
+    price_per_gpu_hour: float | None = None
+    output_description: str = ""
+    file: str = ""
+    declared_pools: bool = False
+    extras: dict = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def total_gpus(self) -> int:
+        return sum(p.gpus for p in self.pools)
+
+    @property
+    def pool(self) -> Pool:
+        """The single pool of a one-pool problem."""
+        return self.pools[0]
+
+
+def _phi(x: float) -> float:
+    return 0.5 * (1.0 + math.erf(x / math.sqrt(2.0)))
+
+
+def output_lengths(o: S.OutputIn | int) -> tuple[float, float, str]:
+    """(mean generated tokens, tokens reserved per sequence, a description). Generation stops at
+    `max`, so the mean is that of min(X, max); without a max the reservation is the 99th percentile."""
+    if isinstance(o, int):
+        return float(o), float(o), f"{o}"
+    cap = float(o.max) if o.max else None
+    if o.distribution == "fixed":
+        mean = min(o.mean, cap) if cap else o.mean
+        return mean, cap or mean, f"{mean:g}"
+    if o.distribution == "exponential":
+        m = o.mean
+        mean = m * (1 - math.exp(-cap / m)) if cap else m
+        reserve = cap or m * math.log(100.0)
+        return mean, reserve, f"exponential(mean {m:g}{f', max {cap:g}' if cap else ''})"
+    s = o.sigma
+    mu = math.log(o.median) if o.median else math.log(o.mean) - s * s / 2
+    full = math.exp(mu + s * s / 2)
+    if cap:
+        z = (math.log(cap) - mu) / s
+        mean = full * _phi(z - s) + cap * (1 - _phi(z))
+        reserve = cap
+    else:
+        mean, reserve = full, math.exp(mu + 2.3263 * s)
+    return mean, reserve, f"lognormal(median {math.exp(mu):g}, sigma {s:g}{f', max {cap:g}' if cap else ''})"
+
+
+_TYPE_TAGS = ("int", "str", "bool", "float", "list", "dict")
+
+
+def _is_tag(part: Any) -> bool:
+    """pydantic's names for union members and validators, which are not keys of the file."""
+    return isinstance(part, str) and (part[:1].isupper() or "-" in part or part in _TYPE_TAGS)
+
+
+def _value_at(data: Any, path: tuple) -> Any:
+    for k in path:
+        if isinstance(data, dict) and k in data:
+            data = data[k]
+        elif isinstance(data, list) and isinstance(k, int) and k < len(data):
+            data = data[k]
+        else:
+            return None
+    return data
+
+
+def _pick(doc: _yaml.Located, errors: list[dict]) -> dict:
+    """Of a union's per-member errors, report the one for the member the user meant: the
+    mapping form when they wrote a mapping, the scalar form otherwise."""
+    def key(e: dict) -> int:
+        loc = e["loc"]
+        tag_at = next((i for i, p in enumerate(loc) if _is_tag(p)), len(loc))
+        union_input = _value_at(doc.data, tuple(p for p in loc[:tag_at]))
+        model_branch = any(_is_tag(p) and any(ch.isupper() for ch in p) for p in loc)
+        return 0 if isinstance(union_input, dict) == model_branch else 1
+    return sorted(errors, key=key)[0]
+
+
+def _pydantic_error(doc: _yaml.Located, exc: ValidationError) -> SpecError:
+    e = _pick(doc, exc.errors())
+    path = tuple(p for p in e["loc"] if not _is_tag(p))
+    line = doc.line_of(path)
+    msg = e["msg"]
+    if e["type"] == "extra_forbidden":
+        allowed = _allowed_keys(path[:-1])
+        msg = f"unknown key; allowed: {', '.join(allowed)}" if allowed else "unknown key"
+    elif e["type"] == "missing":
+        msg = "required but missing"
+    elif msg.startswith("Value error, "):
+        msg = msg[len("Value error, "):]
+    name = ".".join(str(p) for p in path) or None
+    return SpecError(msg, file=doc.file, line=line, field=name)
+
+
+def _allowed_keys(path: tuple) -> list[str]:
+    """Keys the schema allows at `path` (a mapping)."""
+    model: Any = S.ProblemIn
+    for part in path:
+        if isinstance(part, int):
+            continue
+        fld = model.model_fields.get(part)
+        if fld is None:
+            return []
+        nxt = None
+        stack = [fld.annotation]
+        while stack:
+            t = stack.pop()
+            if isinstance(t, type) and issubclass(t, S.BaseModel):
+                nxt = t
+                break
+            stack.extend(getattr(t, "__args__", ()))
+        if nxt is None:
+            return []
+        model = nxt
+    return list(model.model_fields)
+
+
+def _located(doc: _yaml.Located, path: tuple, exc: ParasearchError) -> SpecError:
+    return SpecError(exc.message, file=doc.file, line=doc.line_of(path), field=".".join(map(str, path)), hint=exc.hint)
+
+
+def problem_from_doc(doc: _yaml.Located, base_dir: Path | None = None, overrides: dict[str, Any] | None = None) -> Problem:
+    if doc.data is None:
+        raise SpecError("the file is empty; a problem names model, cluster and workload", file=doc.file, line=1)
+    if not isinstance(doc.data, dict):
+        raise SpecError("a problem file must be a mapping with keys model, cluster, workload (see problems/)",
+                        file=doc.file, line=doc.line_of(()) or 1)
+    try:
+        p = S.ProblemIn.model_validate(doc.data)
+    except ValidationError as exc:
+        raise _pydantic_error(doc, exc) from None
+    base_dir = base_dir or Path(".")
+
+    def resolve(path: str) -> str:
+        q = Path(path)
+        return str(q if q.is_absolute() or q.exists() else base_dir / q)
+
+    try:
+        model = load_model(resolve(p.model) if (p.model.endswith(".json") or "/" in p.model) else p.model)
+    except ParasearchError as exc:
+        raise _located(doc, ("model",), exc) from None
+    profile = None
+    if p.calibration:
+        try:
+            profile = load_profile(resolve(p.calibration))
+        except ParasearchError as exc:
+            raise _located(doc, ("calibration",), exc) from None
+
+    def hardware(name: str, path: tuple) -> Hardware:
+        try:
+            hw = load_hardware(resolve(name) if name.endswith((".yaml", ".yml")) else name)
+        except ParasearchError as exc:
+            raise _located(doc, path, exc) from None
+        if profile and profile[0] in (None, hw.name):
+            hw = hw.with_efficiency(profile[1])
+        return hw
+
+    c = p.cluster
+    if c.pools is None:
+        pools = (Pool(c.hardware, hardware(c.hardware, ("cluster", "hardware")), c.nodes, c.gpus_per_node,
+                      p.price_per_gpu_hour),)
+    else:
+        pools = tuple(Pool(q.name or f"{q.hardware}-{i}", hardware(q.hardware, ("cluster", "pools", i, "hardware")),
+                           q.nodes, q.gpus_per_node, q.price_per_gpu_hour or p.price_per_gpu_hour)
+                      for i, q in enumerate(c.pools))
+        names = [q.name for q in pools]
+        if len(set(names)) != len(names):
+            raise SpecError("pool names must be unique", file=doc.file, line=doc.line_of(("cluster", "pools")),
+                            field="cluster.pools")
+    eng_in = p.engine if isinstance(p.engine, S.EngineIn) else S.EngineIn(name=p.engine)
+    try:
+        engine = load_engine(resolve(eng_in.name) if eng_in.name.endswith((".yaml", ".yml")) else eng_in.name)
+    except ParasearchError as exc:
+        raise _located(doc, ("engine",), exc) from None
+    engine = engine.with_overrides(**eng_in.model_dump(exclude={"name"}))
+    mean_out, reserve_out, desc = output_lengths(p.workload.output_tokens)
+    wl = Workload(float(p.workload.input_tokens), mean_out, reserve_out, p.workload.arrival_rate)
+    s = p.search
+    limits = SearchLimits(*(tuple(v) if v is not None else None for v in (s.tp, s.pp, s.ep, s.dp, s.attn_dp,
+                                                                          s.max_batch)),
+                          s.min_gpus, s.max_gpus, s.disaggregation)
+    for key in ("ep",):
+        if getattr(s, key) and any(v > 1 for v in getattr(s, key)) and not model.is_moe:
+            raise SpecError(f"{model.name} is dense: expert parallelism needs a mixture-of-experts model",
+                            file=doc.file, line=doc.line_of(("search", key)), field=f"search.{key}")
+    opts = dict(p.optuna.model_dump())
+    opts.update({k: v for k, v in (overrides or {}).items() if k in opts and v is not None})
+    return Problem(
+        name=p.name or Path(doc.file).stem,
+        model=model,
+        precision=Precision(p.precision.weights, p.precision.kv_cache),
+        pools=pools,
+        workload=wl,
+        slo=Slo(p.slo.ttft_s, p.slo.tpot_s, p.slo.e2e_s),
+        engine=engine,
+        objectives=tuple(dict.fromkeys(p.objectives)),
+        limits=limits,
+        method=p.method,
+        optuna=OptunaOptions(**opts),
+        ilp=IlpOptions(**p.ilp.model_dump()),
+        price_per_gpu_hour=p.price_per_gpu_hour,
+        output_description=desc,
+        file=doc.file,
+        declared_pools=c.pools is not None,
+    )
+
+
+def load_problem(path: str | Path, overrides: dict[str, Any] | None = None) -> Problem:
+    doc = _yaml.load(path)
+    return problem_from_doc(doc, Path(path).parent, overrides)
+
+
+def problem_from_text(text: str, file: str = "<problem>", base_dir: Path | None = None) -> Problem:
+    return problem_from_doc(_yaml.loads(text, file), base_dir)

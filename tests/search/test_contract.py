@@ -1,0 +1,61 @@
+"""Every engine against the exhaustive reference on the shipped small problems."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from parasearch.search import run_search
+from parasearch.search.pareto import hypervolume_2d
+from parasearch.spec import load_problem
+from tests.conftest import ROOT
+
+SMALL = ["llama-3.1-8b-chat-h100", "llama-3.1-70b-fp8-h100", "llama-3.1-70b-fp8-h200", "qwen3-235b-moe-h200",
+         "deepseek-r1-reasoning-4xh200"]
+
+
+def _front_points(res):
+    ev = res.evaluation
+    return np.stack([ev.serving.per_gpu[res.front], ev.serving.per_user[res.front]], axis=1)
+
+
+def _keys(res):
+    ev = res.evaluation
+    lay = ev.space.layout
+    return {(int(lay.tp[i]), int(lay.pp[i]), int(lay.ep[i]), int(lay.dp[i]), bool(lay.attn_dp[i]),
+             round(float(ev.serving.per_gpu[i]), 6), round(float(ev.serving.per_user[i]), 6)) for i in res.front}
+
+
+@pytest.fixture(scope="module")
+def reference():
+    return {n: run_search(load_problem(ROOT / "problems" / f"{n}.yaml"), "exhaustive") for n in SMALL}
+
+
+@pytest.mark.parametrize("name", SMALL)
+def test_exhaustive_front_is_non_dominated_and_feasible(reference, name):
+    res = reference[name]
+    pts = _front_points(res)
+    assert len(pts) >= 3 and np.all(res.evaluation.feasible[res.front])
+    feas = res.evaluation.feasible
+    allpts = np.stack([res.evaluation.serving.per_gpu[feas], res.evaluation.serving.per_user[feas]], axis=1)
+    for p in pts:  # nothing feasible strictly dominates a front point
+        assert not np.any(np.all(allpts >= p, axis=1) & np.any(allpts > p, axis=1))
+
+
+@pytest.mark.parametrize("name", SMALL)
+def test_optuna_reaches_95_percent_of_the_exhaustive_hypervolume(reference, name):
+    p = load_problem(ROOT / "problems" / f"{name}.yaml")
+    p = replace(p, optuna=replace(p.optuna, trials=500, seed=1))
+    res = run_search(p, "optuna", progress=False)
+    ref = hypervolume_2d(_front_points(reference[name]))
+    got = hypervolume_2d(_front_points(res))
+    assert got >= 0.95 * ref
+    assert got <= ref * (1 + 1e-9)  # optuna cannot beat the exhaustive front
+
+
+@pytest.mark.parametrize("sampler", ["nsga2", "tpe"])
+def test_optuna_is_seeded(sampler):
+    p = load_problem(ROOT / "problems" / "llama-3.1-70b-fp8-h100.yaml")
+    p = replace(p, optuna=replace(p.optuna, trials=60, seed=7, sampler=sampler))
+    a, b = run_search(p, "optuna", progress=False), run_search(p, "optuna", progress=False)
+    assert _keys(a) == _keys(b)
