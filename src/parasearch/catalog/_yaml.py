@@ -92,6 +92,8 @@ def loads(text: str, file: str = "<string>") -> Located:
         data = _construct(loader, node, (), lines, file)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
+        if exc.context_mark is not None and "stream end" in str(exc.problem):
+            mark = exc.context_mark  # an unclosed bracket: point at where it opened
         line = mark.line + 1 if mark else None
         raise SpecError(f"not valid YAML: {exc.problem or exc}", file=file, line=line) from None
     except yaml.YAMLError as exc:

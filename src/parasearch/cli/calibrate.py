@@ -5,15 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-import numpy as np
 import typer
 
-from ..calibration.fit import fit_kernels, fit_whole_model
-from ..calibration.measurements import read_kernels
-from ..calibration.profile import apply_profile, save_profile
-from ..calibration.whole_model import estimate_rows, load_row_inputs, read_rows
-from ..catalog.engines import load_engine
-from ..catalog.hardware import load_hardware
 from ..errors import ParasearchError
 from ._common import err, print_json
 
@@ -28,12 +21,21 @@ def calibrate(
 ) -> None:
     """Fit the oracle to your engine: kernel efficiencies from kernels.json, or launch cost and
     memory/compute scale from whole-model rows. Use the result with --calibration."""
+    from ..calibration.fit import fit_kernels, fit_whole_model  # scipy: only when fitting
+    from ..calibration.measurements import read_kernels
+    from ..calibration.profile import apply_profile, save_profile
+    from ..calibration.whole_model import estimate_rows, load_row_inputs, read_rows
+    from ..catalog.engines import load_engine
+    from ..catalog.hardware import load_hardware
+
     hw = apply_profile(load_hardware(hardware), start)
     if file.endswith(".csv"):
         rows = [r for r in read_rows(file) if r.hardware == hw.name]
         if not rows:
             raise ParasearchError(f"{file} has no rows for hardware '{hw.name}'")
         models, _, engines = load_row_inputs(rows, file, load_hardware, lambda e: load_engine(e or engine))
+        import numpy as np
+
         measured = np.array([r.step_time_s for r in rows])
 
         def predict(h):

@@ -1,0 +1,60 @@
+"""The enumerator builds only valid placements, and every valid placement (within the limits)."""
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from parasearch.catalog.models import catalog_names, load_model
+from parasearch.space.enumerate import enumerate_space, replicas_that_fit
+from parasearch.space.rules import placement_problems
+from parasearch.spec import problem_from_text
+
+
+def _problem(model: str, nodes: int, gpn: int, hw: str = "h200", rate: str = ""):
+    return problem_from_text(f"model: {model}\ncluster: {{hardware: {hw}, nodes: {nodes}, gpus_per_node: {gpn}}}\n"
+                             f"workload: {{input_tokens: 1024, output_tokens: 1024{rate}}}\n")
+
+
+@settings(max_examples=40, deadline=None)
+@given(model=st.sampled_from(catalog_names()), nodes=st.sampled_from([1, 2, 3, 4, 16]),
+       gpn=st.sampled_from([1, 2, 4, 8]), rate=st.sampled_from(["", ", arrival_rate: 20"]))
+def test_every_enumerated_placement_is_valid_and_fits_the_cluster(model, nodes, gpn, rate):
+    p = _problem(model, nodes, gpn, rate=rate)
+    sp = enumerate_space(p)
+    lay = sp.layout
+    m = p.model
+    for i in range(len(sp)):
+        tp, pp, ep, dp, adp = int(lay.tp[i]), int(lay.pp[i]), int(lay.ep[i]), int(lay.dp[i]), bool(lay.attn_dp[i])
+        assert placement_problems(m, tp, pp, ep, dp, adp) == []
+        assert dp <= replicas_that_fit(tp * pp * ep, p.pool)
+        assert lay.gpus[i] <= p.total_gpus
+        # KV heads: split evenly or replicated evenly.
+        t_a = tp if adp else tp * ep
+        for g in m.groups:
+            a = g.attention
+            assert a.num_heads % t_a == 0
+            if a.kind == "gqa":
+                assert a.num_kv_heads % t_a == 0 or t_a % a.num_kv_heads == 0
+            if g.ffn.kind == "moe":
+                assert g.ffn.num_experts % ep == 0
+
+
+def test_nothing_valid_is_missed_for_a_small_cluster():
+    p = _problem("qwen3-235b-a22b", 1, 8)
+    sp = enumerate_space(p)
+    shapes = {(int(a), int(b), int(c), bool(d)) for a, b, c, d in zip(sp.layout.tp, sp.layout.pp, sp.layout.ep,
+                                                                        sp.layout.attn_dp)}
+    m = load_model("qwen3-235b-a22b")
+    for tp in (1, 2, 4, 8):
+        for ep in (1, 2, 4, 8):
+            for pp in (1, 2, 4, 8):
+                for adp in (False, True):
+                    ok = not placement_problems(m, tp, pp, ep, 1, adp) and tp * ep * pp <= 8
+                    assert ((tp, pp, ep, adp) in shapes) == ok, (tp, pp, ep, adp)
+
+
+def test_big_replicas_take_whole_nodes():
+    p = _problem("llama-3.1-405b", 3, 8)
+    sp = enumerate_space(p)
+    for i in range(len(sp)):
+        r = int(sp.layout.replica_gpus[i])
+        assert r <= 8 or r % 8 == 0
