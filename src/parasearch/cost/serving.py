@@ -123,3 +123,55 @@ def serve(model: ModelSpec, hw: Hardware, engine: Engine, layout: Layout, prec: 
                    bottleneck=bottleneck.astype(str), kv_share=kv_share, kv_reserved=np.where(fits, kv_reserved, 0.0),
                    memory=plan, step=step, fits=fits,
                    utilization=utilization)
+
+
+@dataclass
+class RoleCapacity:
+    """What one replica dedicated to one phase sustains (disaggregated serving)."""
+
+    fits: np.ndarray
+    requests_per_s: np.ndarray   # requests this replica finishes per second at saturation
+    tpot_s: np.ndarray           # decode: time per output token; prefill: 0
+    ttft_s: np.ndarray           # prefill: time to first token (batch wait + compute), decode: 0
+    batch: np.ndarray            # decode: sequences in flight; prefill: prompts per forward pass
+    bottleneck: np.ndarray
+
+
+def decode_only(model: ModelSpec, hw: Hardware, engine: Engine, layout: Layout, prec: Precision, wl: Workload,
+                max_batch) -> RoleCapacity:
+    """A decode replica: sequences arrive with their prompt's KV cache already built elsewhere."""
+    n = len(layout)
+    max_batch = np.broadcast_to(np.asarray(max_batch, float), (n,))
+    plan = plan_memory(model, hw, engine, layout, prec.weights)
+    reserve_ctx = wl.input_tokens + (wl.reserved_output if engine.kv_reservation == "max" else wl.output_tokens / 2)
+    per_seq = kv_bytes_per_sequence(model, layout, prec.kv_cache, page_round(reserve_ctx, engine.kv_block_tokens))
+    kv_limit = np.floor(np.maximum(plan.kv_budget, 0.0) / per_seq) * layout.attn_groups
+    batch = np.maximum(np.minimum(max_batch, kv_limit), 1.0)
+    fits = np.minimum(max_batch, kv_limit) >= 1
+    micro = np.maximum(np.minimum(layout.pp, batch), 1)
+    per = np.ceil(batch / micro)
+    zero = np.zeros(n)
+    sc = forward(model, hw, engine, layout, prec, Tokens(per, wl.input_tokens + wl.output_tokens / 2, zero, zero))
+    tpot = sc.tick * np.maximum(micro, layout.pp)
+    bottleneck = np.where(fits & (kv_limit < max_batch), "kv-capacity", sc.bottleneck)
+    return RoleCapacity(fits, np.where(fits, batch / tpot / wl.output_tokens, 0.0), tpot, zero, batch,
+                        bottleneck.astype(str))
+
+
+def prefill_only(model: ModelSpec, hw: Hardware, engine: Engine, layout: Layout, prec: Precision, wl: Workload,
+                 prompts) -> RoleCapacity:
+    """A prefill replica running `prompts` prompts per forward pass (micro-batched over stages).
+    A prompt waits on average half a pass before it starts, then runs through every stage."""
+    n = len(layout)
+    prompts = np.broadcast_to(np.asarray(prompts, float), (n,))
+    plan = plan_memory(model, hw, engine, layout, prec.weights)
+    micro = np.maximum(np.minimum(layout.pp, prompts), 1)
+    per = np.ceil(prompts / micro)
+    zero = np.zeros(n)
+    sc = forward(model, hw, engine, layout, prec, Tokens(zero, zero, per, wl.input_tokens))
+    kv = kv_bytes_per_sequence(model, layout, prec.kv_cache, page_round(wl.input_tokens, engine.kv_block_tokens))
+    fits = plan.fits & (kv * np.ceil(prompts / layout.attn_groups) <= np.maximum(plan.kv_budget, 0.0))
+    fits &= prompts * wl.input_tokens <= max(engine.max_num_tokens, wl.input_tokens)
+    period = sc.tick * np.maximum(micro, 1)          # a new batch enters the pipeline every `period`
+    ttft = 0.5 * period + sc.through + (micro - 1) * sc.tick
+    return RoleCapacity(fits, np.where(fits, prompts / period, 0.0), zero, ttft, prompts, sc.bottleneck.astype(str))

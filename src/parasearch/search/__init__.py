@@ -3,7 +3,8 @@
 - `exhaustive`: every placement of the space, evaluated at once (the reference).
 - `optuna`: multi-objective black-box search (NSGA-II or TPE), resumable and distributable.
 - `ilp`: exact cluster planning over GPU pools with PuLP (problems with pools or a target rate).
-- `auto`: ilp for pool/rate problems, else exhaustive when the space is small enough, else optuna.
+- `auto`: ilp for problems with pools or a target arrival rate, else exhaustive when the space is
+  small enough, else optuna.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ EXHAUSTIVE_LIMIT = 400_000  # placements: about 2 s of oracle time on two cores
 def choose_method(problem: Problem, method: str, space_size: int | None = None) -> str:
     if method != "auto":
         return method
-    if problem.declared_pools or len(problem.pools) > 1 or problem.limits.disaggregation:
+    if (problem.declared_pools or len(problem.pools) > 1 or problem.limits.disaggregation
+            or problem.workload.arrival_rate):
         return "ilp"
     return "exhaustive" if space_size is None or space_size <= EXHAUSTIVE_LIMIT else "optuna"
 

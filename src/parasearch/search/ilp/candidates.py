@@ -1,0 +1,158 @@
+"""Replica configurations the ILP may use, precomputed by the oracle for each pool and role.
+
+Roles: `aggregated` (a replica serves prefill and decode of its own requests), `prefill` and
+`decode` (disaggregated serving: prompts on one replica, generation on another, the KV cache sent
+between them). A candidate is kept only if it meets the SLOs its role can see. Candidates that
+another of the same pool, role and GPU count beats or matches on every count (rate, TPOT, TTFT)
+are dropped: swapping one for the other never hurts, so the optimum is unchanged (see
+`prune_dominated`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from ...cost.memory import kv_bytes_per_sequence
+from ...cost.layout import Layout
+from ...cost.serving import Workload, decode_only, prefill_only, serve
+from ...space.enumerate import enumerate_space
+from ...spec.problem import Pool, Problem
+
+ROLES = ("aggregated", "prefill", "decode")
+PREFILL_BATCHES = (1, 2, 4, 8, 16, 32)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    pool: str
+    role: str
+    tp: int
+    pp: int
+    ep: int
+    attn_dp: bool
+    batch: int             # aggregated/decode: batch cap; prefill: prompts per pass
+    gpus: int
+    rate: float            # requests per second one replica sustains
+    tpot_s: float          # 0 for prefill
+    ttft_s: float          # aggregated: full TTFT; prefill: its share (queue + compute); decode: 0
+    e2e_s: float
+    kv_link_bytes_per_s: float  # bandwidth the replica's NICs give KV transfers (disaggregated roles)
+    bottleneck: str
+
+    @property
+    def label(self) -> str:
+        from ...report.rows import placement_label
+        return placement_label(self.tp, self.pp, self.ep, 1, self.attn_dp)
+
+
+def _shapes(problem: Problem, pool: Pool):
+    one = replace(problem, limits=replace(problem.limits, dp=(1,)),
+                  workload=replace(problem.workload, arrival_rate=None))
+    return enumerate_space(one, pool)
+
+
+def kv_bytes_per_request(problem: Problem) -> float:
+    """The whole prompt's KV cache (all layers, all heads) that a prefill replica hands over."""
+    return float(kv_bytes_per_sequence(problem.model, Layout.of(), problem.precision.kv_cache,
+                                       problem.workload.input_tokens)[0])
+
+
+def _link(problem: Problem, pool: Pool, gpus: np.ndarray) -> np.ndarray:
+    per_gpu = problem.ilp.kv_transfer_bytes_per_s or pool.hardware.scale_out_bytes_per_s * \
+        pool.hardware.collective_efficiency
+    return gpus * per_gpu
+
+
+def packs_exactly(gpus: int, gpus_per_node: int) -> bool:
+    """Whole nodes, or a power of two dividing the node: sizes that always pack without waste
+    checks (each divides the next), which keeps the node-packing constraint exact."""
+    if gpus >= gpus_per_node:
+        return gpus % gpus_per_node == 0
+    return gpus_per_node % gpus == 0 and gpus & (gpus - 1) == 0
+
+
+def pool_candidates(problem: Problem, pool: Pool, roles=ROLES, prune: bool = True) -> list[Candidate]:
+    sp = _shapes(problem, pool)
+    sp = sp.take(np.flatnonzero([packs_exactly(int(g), pool.gpus_per_node) for g in sp.layout.replica_gpus]))
+    if len(sp) == 0:
+        return []
+    m, hw, eng, prec = problem.model, pool.hardware, problem.engine, problem.precision
+    wl = Workload(problem.workload.input_tokens, problem.workload.output_tokens,
+                  problem.workload.output_tokens_reserved)
+    slo = problem.slo
+    lay = sp.layout
+    gpus = lay.replica_gpus
+    out: list[Candidate] = []
+
+    def add(role, mask, batch, rate, tpot, ttft, e2e, bott, link):
+        for i in np.flatnonzero(mask):
+            out.append(Candidate(pool.name, role, int(lay.tp[i]), int(lay.pp[i]), int(lay.ep[i]), bool(lay.attn_dp[i]),
+                                 int(batch[i]), int(gpus[i]), float(rate[i]), float(tpot[i]), float(ttft[i]),
+                                 float(e2e[i]), float(link[i]), str(bott[i])))
+
+    if "aggregated" in roles:
+        s = serve(m, hw, eng, lay, prec, wl, sp.max_batch)
+        ok = s.fits & _within(slo.tpot_s, s.tpot_s) & _within(slo.ttft_s, s.ttft_s) & _within(slo.e2e_s, s.e2e_s)
+        add("aggregated", ok, sp.max_batch, s.output_tokens_per_s / wl.output_tokens, s.tpot_s, s.ttft_s, s.e2e_s,
+            s.bottleneck, np.zeros(len(sp)))
+    link = _link(problem, pool, gpus.astype(float))
+    if "decode" in roles:
+        d = decode_only(m, hw, eng, lay, prec, wl, sp.max_batch)
+        ok = d.fits & _within(slo.tpot_s, d.tpot_s)
+        add("decode", ok, sp.max_batch, d.requests_per_s, d.tpot_s, d.ttft_s, d.tpot_s * (wl.output_tokens - 1),
+            d.bottleneck, link)
+    if "prefill" in roles:
+        # Prefill does not depend on the decode batch cap: one row per shape, several prompt batches.
+        first = np.unique(np.stack([lay.tp, lay.pp, lay.ep, lay.attn_dp.astype(int)], axis=1), axis=0,
+                          return_index=True)[1]
+        shp = sp.take(np.sort(first))
+        sl = shp.layout
+        reps = len(PREFILL_BATCHES)
+        rl = Layout(np.repeat(sl.tp, reps), np.repeat(sl.pp, reps), np.repeat(sl.ep, reps), np.repeat(sl.dp, reps),
+                    np.repeat(sl.attn_dp, reps))
+        b = np.tile(np.array(PREFILL_BATCHES, float), len(sl))
+        pcap = prefill_only(m, hw, eng, rl, prec, wl, b)
+        xfer = kv_bytes_per_request(problem) / _link(problem, pool, rl.replica_gpus.astype(float))
+        ttft = pcap.ttft_s + xfer
+        ok = pcap.fits & _within(slo.ttft_s, ttft)
+        for i in np.flatnonzero(ok):
+            out.append(Candidate(pool.name, "prefill", int(rl.tp[i]), int(rl.pp[i]), int(rl.ep[i]), bool(rl.attn_dp[i]),
+                                 int(b[i]), int(rl.replica_gpus[i]), float(pcap.requests_per_s[i]), 0.0, float(ttft[i]),
+                                 float(ttft[i]), float(_link(problem, pool, np.array([rl.replica_gpus[i]], float))[0]),
+                                 str(pcap.bottleneck[i])))
+    return prune_dominated(out) if prune else out
+
+
+def _within(limit, value) -> np.ndarray:
+    return np.ones_like(value, dtype=bool) if not limit else value <= limit
+
+
+def prune_dominated(cands: list[Candidate]) -> list[Candidate]:
+    """Drop c2 when some c1 of the same pool and role has a GPU count dividing c2's, at least its
+    rate per GPU, and no worse latency. k = gpus2 / gpus1 copies of c1 then take the same GPUs and
+    nodes (whole nodes stay whole, shares of a node stay within nodes), give at least c2's rate and
+    KV-transfer bandwidth, at the same price: every plan using c2 has an equal or better one
+    without it, so the optimum is unchanged. Of exact ties the first is kept."""
+    groups: dict[tuple, list[Candidate]] = {}
+    for c in cands:
+        groups.setdefault((c.pool, c.role), []).append(c)
+    kept: list[Candidate] = []
+    for group in groups.values():
+        group.sort(key=lambda c: (c.gpus, -c.rate, c.tpot_s, c.ttft_s))
+        survivors: list[Candidate] = []
+        for c2 in group:
+            dominated = any(c2.gpus % c1.gpus == 0 and c1.rate / c1.gpus >= c2.rate / c2.gpus
+                            and c1.tpot_s <= c2.tpot_s and c1.ttft_s <= c2.ttft_s for c1 in survivors)
+            if not dominated:
+                survivors.append(c2)
+        kept.extend(survivors)
+    return kept
+
+
+def all_candidates(problem: Problem, roles=ROLES, prune: bool = True) -> list[Candidate]:
+    out: list[Candidate] = []
+    for pool in problem.pools:
+        out.extend(pool_candidates(problem, pool, roles, prune))
+    return out
