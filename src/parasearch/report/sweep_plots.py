@@ -1,0 +1,148 @@
+"""Figures of a sweep: the reasoning cliff, the capacity trap, TP scaling, MoE strategies."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..study.sweep import WORKLOADS, SweepPoint
+
+REASONING_AXIS = ["chat-1k/1k", "reasoning-1k/8k", "reasoning-1k/16k", "reasoning-1k/32k"]
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _models(points):
+    out = []
+    for p in points:
+        if p.model not in out:
+            out.append(p.model)
+    return out
+
+
+def _grid(plt, n: int):
+    cols = min(n, 3)
+    rows = (n + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.6 * rows), dpi=110, squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    return fig, list(axes.flat)
+
+
+def _by_output(points, model, metric, axis_wls):
+    series: dict[str, tuple[list, list]] = {}
+    for w in axis_wls:
+        for p in points:
+            if p.model == model and p.workload == w and p.fits:
+                xs, ys = series.setdefault(p.strategy, ([], []))
+                xs.append(p.output_tokens)
+                ys.append(getattr(p, metric))
+    return series
+
+
+def _per_output_figure(points, path, metric, ylabel, title, log=False):
+    plt = _plt()
+    models = _models(points)
+    axis = [w for w in REASONING_AXIS if any(p.workload == w for p in points)]
+    fig, axes = _grid(plt, len(models))
+    for ax, m in zip(axes, models):
+        for name, (xs, ys) in sorted(_by_output(points, m, metric, axis).items()):
+            ax.plot(xs, ys, "-o", ms=3, label=name)
+        ax.set_xscale("log", base=2)
+        if log:
+            ax.set_yscale("log")
+        ax.set_title(m, fontsize=9)
+        ax.set_xlabel("output tokens (1k input)", fontsize=8)
+        ax.set_ylabel(ylabel, fontsize=8)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=6, ncol=2)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def reasoning_cliff(points, path):
+    _per_output_figure(points, path, "tokens_per_s_per_gpu", "output tok/s per GPU",
+                       "The reasoning cliff: throughput per GPU as outputs grow")
+
+
+def capacity_trap(points, path):
+    _per_output_figure(points, path, "concurrency_per_gpu", "sequences in flight per GPU",
+                       "The capacity trap: concurrency the KV cache allows", log=True)
+
+
+def tp_scaling(points, path):
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
+    for m in _models(points):
+        for w, style in (("chat-1k/1k", "-o"), ("reasoning-1k/16k", "--s")):
+            pts = sorted([p for p in points if p.model == m and p.workload == w and p.fits and p.kind in ("dp", "tp")],
+                         key=lambda p: p.tp)
+            if pts:
+                ax.plot([p.tp for p in pts], [p.tokens_per_s_per_gpu for p in pts], style, ms=4,
+                        label=f"{pts[0].size} {w.split('-')[0]}")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("tensor-parallel degree (DP fills the cluster)")
+    ax.set_ylabel("output tok/s per GPU")
+    ax.set_title("TP scaling by model size: where TP overtakes DP", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=6, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def moe_strategies(points, path):
+    plt = _plt()
+    moe = [p for p in points if "deepseek" in p.model or p.ep > 1]
+    models = _models(moe)
+    fig, ax = plt.subplots(figsize=(9, 4.5), dpi=110)
+    if models:
+        m = models[0]
+        wls = [w for w in WORKLOADS if any(p.workload == w for p in moe if p.model == m)]
+        strats = []
+        for p in moe:
+            if p.model == m and p.fits and p.strategy not in strats:
+                strats.append(p.strategy)
+        width = 0.8 / max(len(wls), 1)
+        for j, w in enumerate(wls):
+            vals = []
+            for s in strats:
+                p = next((q for q in moe if q.model == m and q.workload == w and q.strategy == s), None)
+                vals.append(p.tokens_per_s_per_gpu if p and p.fits else 0.0)
+            ax.bar([i + j * width for i in range(len(strats))], vals, width, label=w)
+        ax.set_xticks([i + 0.4 - width / 2 for i in range(len(strats))])
+        ax.set_xticklabels(strats, rotation=30, ha="right", fontsize=7)
+        ax.set_title(f"{m}: MoE strategies side by side", fontsize=10)
+    ax.set_ylabel("output tok/s per GPU")
+    ax.grid(alpha=0.3, axis="y")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+FIGURES = {
+    "reasoning_cliff.png": reasoning_cliff,
+    "capacity_trap.png": capacity_trap,
+    "tp_scaling.png": tp_scaling,
+    "moe_strategies.png": moe_strategies,
+}
+
+
+def write_figures(points: list[SweepPoint], folder: str | Path) -> list[Path]:
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for name, fn in FIGURES.items():
+        fn(points, folder / name)
+        out.append(folder / name)
+    return out

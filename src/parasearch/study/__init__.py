@@ -1,0 +1,1 @@
+"""Characterization studies: the oracle swept over models x strategies x workloads."""

@@ -1,0 +1,161 @@
+"""The five findings of the source study (Arif, Maurya, Vazhkudai, Nicolae, arXiv 2605.19775),
+each checked against a sweep: confirmed, partly confirmed or contradicted, with the numbers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .sweep import WORKLOADS, SweepPoint, best, find
+
+CHAT, REASON, LONG = "chat-1k/1k", "reasoning-1k/16k", "reasoning-1k/32k"
+
+
+@dataclass
+class Finding:
+    number: int
+    claim: str
+    verdict: str        # confirmed | partly confirmed | contradicted | not tested
+    evidence: str
+
+
+def _pct(a: float, b: float) -> str:
+    return f"{a / b - 1:+.1%}" if b else "n/a"
+
+
+def _dense_fitting_dp(points: list[SweepPoint]) -> list[str]:
+    seen = []
+    for p in points:
+        if p.kind == "dp" and p.fits and p.ep == 1 and p.model not in seen and "deepseek" not in p.model:
+            seen.append(p.model)
+    return seen
+
+
+def finding1(points) -> Finding:
+    claim = "Data parallelism is the most throughput-efficient layout for small models."
+    small = _dense_fitting_dp(points)
+    if not small:
+        return Finding(1, claim, "not tested", "no model fits one GPU in this sweep")
+    m = small[0]
+    dp, top = find(points, m, CHAT, "DP"), best(points, m, CHAT)
+    close = dp.tokens_per_s_per_gpu >= 0.98 * top.tokens_per_s_per_gpu
+    verdict = "confirmed" if close else "contradicted"
+    ev = (f"{m}, chat 1k/1k: DP {dp.tokens_per_s_per_gpu:,.0f} tok/s/GPU; best {top.strategy} "
+          f"{top.tokens_per_s_per_gpu:,.0f} ({_pct(dp.tokens_per_s_per_gpu, top.tokens_per_s_per_gpu)} for DP)")
+    return Finding(1, claim, verdict, ev)
+
+
+def finding2(points) -> Finding:
+    claim = ("On reasoning workloads DP hits a capacity trap: the KV cache fills, batches are throttled early and "
+             "compute sits idle.")
+    small = _dense_fitting_dp(points)
+    rows = []
+    trapped = 0
+    for m in small:
+        c, r = find(points, m, CHAT, "DP"), find(points, m, LONG, "DP")
+        if not (c and r and c.fits and r.fits):
+            continue
+        falls = c.concurrency_per_replica / max(r.concurrency_per_replica, 1e-9)
+        ok = r.bottleneck == "kv-capacity" and falls >= 4 and r.mfu < 0.05
+        trapped += ok
+        rows.append(f"{m}: DP concurrency {c.concurrency_per_replica:.0f} at 1k/1k -> {r.concurrency_per_replica:.0f} "
+                    f"at 1k/32k ({falls:.0f}x fewer), binds {r.bottleneck}, KV pages reserved {r.kv_reserved_share:.0%} of "
+                    f"memory (all the room the weights leave), "
+                    f"model FLOP utilization {r.mfu:.1%} (vs {c.mfu:.1%} on chat)")
+    if not rows:
+        return Finding(2, claim, "not tested", "no model runs as pure DP here")
+    verdict = "confirmed" if trapped == len(rows) else ("partly confirmed" if trapped else "contradicted")
+    return Finding(2, claim, verdict, "; ".join(rows))
+
+
+def finding3(points) -> Finding:
+    claim = "Tensor parallelism unlocks stranded memory, with sublinear gains, and a crossover near 32B."
+    small = _dense_fitting_dp(points)
+    rows, crossover = [], None
+    unlock = sub = 0
+    for m in small:
+        dp_r = find(points, m, LONG, "DP")
+        tp_r = best(points, m, LONG, kinds=("tp",))
+        dp_c, tp_c = find(points, m, CHAT, "DP"), best(points, m, CHAT, kinds=("tp",))
+        if not (dp_r and tp_r and dp_c and tp_c):
+            continue
+        unlock += tp_r.concurrency_per_gpu > dp_r.concurrency_per_gpu
+        n = tp_c.tp
+        total_gain = tp_c.tokens_per_s_per_gpu * n / max(dp_c.tokens_per_s_per_gpu, 1e-9)
+        sub += total_gain < n
+        if crossover is None and tp_c.tokens_per_s_per_gpu > dp_c.tokens_per_s_per_gpu:
+            crossover = (m, tp_c, dp_c)
+        rows.append(f"{m}: at 1k/32k {tp_r.strategy} holds {tp_r.concurrency_per_gpu:.1f} sequences/GPU vs "
+                    f"{dp_r.concurrency_per_gpu:.1f} for DP ({_pct(tp_r.tokens_per_s_per_gpu, dp_r.tokens_per_s_per_gpu)} "
+                    f"tok/s/GPU); on chat one {tp_c.strategy} replica gives {total_gain:.1f}x a DP replica on {n}x the GPUs")
+    if not rows:
+        return Finding(3, claim, "not tested", "needs models that fit one GPU")
+    cross = (f"TP first beats DP on chat at {crossover[0]} ({crossover[1].strategy} "
+             f"{crossover[1].tokens_per_s_per_gpu:,.0f} vs DP {crossover[2].tokens_per_s_per_gpu:,.0f} tok/s/GPU)"
+             if crossover else "TP never beats DP on chat among these models")
+    near_32 = crossover is not None and "32" in crossover[0]
+    ok = unlock == len(rows) and sub == len(rows)
+    verdict = "confirmed" if ok and near_32 else ("partly confirmed" if unlock else "contradicted")
+    parts = [f"TP frees memory for more sequences per GPU in {unlock} of {len(rows)} models",
+             f"gains are sublinear in {sub} of {len(rows)}"
+             + ("" if sub == len(rows) else " (a model that DP traps even on chat gains more than linearly)"),
+             "the crossover is at 32B" if near_32 else "the crossover is not at 32B"]
+    return Finding(3, claim, verdict, "; ".join(parts) + ". " + "; ".join(rows) + "; " + cross)
+
+
+def finding4(points) -> Finding:
+    claim = "Dense frontier models (Llama-405B) are interconnect and memory-bandwidth bound and favour high-degree TP."
+    m = next((p.model for p in points if "405b" in p.model), None)
+    if m is None:
+        return Finding(4, claim, "not tested", "405B not in this sweep")
+    rows, high_tp, bw_bound = [], 0, 0
+    wls = [w for w in WORKLOADS if any(p.workload == w for p in points if p.model == m)]
+    for w in wls:
+        b = best(points, m, w)
+        if b is None:
+            continue
+        share = b.step_shares.get("memory", 0) + b.step_shares.get("interconnect", 0)
+        high_tp += b.tp >= 8
+        bw_bound += share >= 0.5
+        rows.append(f"{w}: best {b.strategy} ({b.tokens_per_s_per_gpu:,.0f} tok/s/GPU), binds {b.bottleneck}, "
+                    f"HBM + interconnect {share:.0%} of the step")
+    verdict = ("confirmed" if high_tp == len(rows) and bw_bound == len(rows)
+               else "partly confirmed" if high_tp or bw_bound else "contradicted")
+    head = (f"The best layout uses TP of 8 or more in {high_tp} of {len(rows)} workloads; HBM and interconnect take "
+            f"at least half of the step in {bw_bound} of {len(rows)}")
+    return Finding(4, claim, verdict, head + ". " + "; ".join(rows))
+
+
+def finding5(points) -> Finding:
+    claim = ("MoE models (DeepSeek-R1) are limited by routing and synchronization latency and benefit from hybrid "
+             "strategies.")
+    m = next((p.model for p in points if "deepseek" in p.model), None)
+    if m is None:
+        return Finding(5, claim, "not tested", "DeepSeek-R1 not in this sweep")
+    rows, hybrid, latency_bound = [], 0, 0
+    for w in [w for w in WORKLOADS if any(p.workload == w for p in points if p.model == m)]:
+        b = best(points, m, w)
+        ep_only = best(points, m, w, kinds=("ep",))
+        tp_only = best(points, m, w, kinds=("tp", "hybrid"))
+        if b is None:
+            continue
+        sync = b.step_shares.get("latency", 0) + b.step_shares.get("interconnect", 0)
+        hybrid += b.kind == "ep+adp"
+        latency_bound += sync >= 0.5
+        rows.append(f"{w}: best {b.strategy} {b.tokens_per_s_per_gpu:,.0f} tok/s/GPU"
+                    + (f" vs EP alone {ep_only.tokens_per_s_per_gpu:,.0f}" if ep_only else "")
+                    + (f" vs TP/PP {tp_only.tokens_per_s_per_gpu:,.0f}" if tp_only else "")
+                    + f"; latency + interconnect {sync:.0%} of the step, binds {b.bottleneck}")
+    if hybrid == len(rows) and latency_bound == len(rows):
+        verdict = "confirmed"
+    elif hybrid:
+        verdict = "partly confirmed"
+    else:
+        verdict = "contradicted"
+    head = (f"A hybrid (EP + attention-DP) is best in {hybrid} of {len(rows)} workloads; latency and interconnect "
+            f"take at least half of the step in {latency_bound} of {len(rows)} (elsewhere streaming expert weights "
+            f"and KV from HBM dominates)")
+    return Finding(5, claim, verdict, head + ". " + "; ".join(rows))
+
+
+def evaluate_findings(points: list[SweepPoint]) -> list[Finding]:
+    return [f(points) for f in (finding1, finding2, finding3, finding4, finding5)]

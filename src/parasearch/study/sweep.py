@@ -1,0 +1,155 @@
+"""`parasearch sweep`: model sizes x parallel strategies x workloads on one cluster.
+
+A strategy fills the whole cluster with identical replicas (dp = GPUs / replica size). Each
+point is steady-state serving at the engine's batch cap, so what limits concurrency (the cap or
+the KV cache) shows directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..catalog.engines import Engine
+from ..catalog.hardware import Hardware
+from ..catalog.models import ModelSpec, load_model
+from ..cost.layout import Layout
+from ..cost.precision import Precision
+from ..cost.serving import Workload, serve
+from ..cost.step import RESOURCES
+from ..space.rules import placement_problems
+
+DEFAULT_MODELS = ("llama-3.1-8b", "qwen2.5-32b", "llama-3.1-70b", "llama-3.1-405b", "deepseek-r1")
+SIZE_LABEL = {"llama-3.1-8b": "8B", "qwen2.5-32b": "32B", "qwen3-32b": "32B", "llama-3.1-70b": "70B",
+              "llama-3.1-405b": "405B", "deepseek-r1": "671B MoE"}
+WORKLOADS = {  # name -> (input tokens, output tokens)
+    "chat-1k/1k": (1024, 1024),
+    "reasoning-1k/8k": (1024, 8192),
+    "reasoning-1k/16k": (1024, 16384),
+    "reasoning-1k/32k": (1024, 32768),
+    "prefill-8k/512": (8192, 512),
+}
+
+
+@dataclass(frozen=True)
+class Strategy:
+    name: str
+    kind: str      # dp, tp, pp, hybrid, ep, ep+adp
+    tp: int = 1
+    pp: int = 1
+    ep: int = 1
+    attn_dp: bool = False
+
+    @property
+    def replica(self) -> int:
+        return self.tp * self.pp * self.ep
+
+
+def strategies(model: ModelSpec, gpus_per_node: int, total: int) -> list[Strategy]:
+    out = [Strategy("DP", "dp")]
+    n = 2
+    while n <= min(gpus_per_node, total):
+        out.append(Strategy(f"TP{n}", "tp", tp=n))
+        out.append(Strategy(f"PP{n}", "pp", pp=n))
+        n *= 2
+    g = gpus_per_node
+    for tp, pp in ((g // 2, 2), (g, 2), (g, 4)):
+        if tp >= 2 and tp * pp <= total:
+            out.append(Strategy(f"TP{tp}xPP{pp}", "hybrid", tp=tp, pp=pp))
+    if 2 * g <= total:
+        out.append(Strategy(f"TP{2 * g}", "tp", tp=2 * g))
+    if model.is_moe:
+        for ep in (g, 2 * g, 4 * g):
+            if ep <= total and model.num_experts % ep == 0:
+                out.append(Strategy(f"EP{ep}", "ep", ep=ep))
+                out.append(Strategy(f"EP{ep}+attnDP", "ep+adp", ep=ep, attn_dp=True))
+        out.append(Strategy(f"TP{g}xEP{2}+attnDP", "ep+adp", tp=g, ep=2, attn_dp=True))
+    return [s for s in out if not placement_problems(model, s.tp, s.pp, s.ep, 1, s.attn_dp) and s.replica <= total]
+
+
+@dataclass
+class SweepPoint:
+    model: str
+    size: str
+    strategy: str
+    kind: str
+    tp: int
+    pp: int
+    ep: int
+    attn_dp: bool
+    gpus: int
+    workload: str
+    input_tokens: int
+    output_tokens: int
+    fits: bool
+    tokens_per_s_per_gpu: float
+    tpot_s: float
+    concurrency_per_replica: float
+    concurrency_per_gpu: float
+    kv_limited_concurrency: float
+    kv_share: float            # live KV (average context) as a share of GPU memory
+    kv_reserved_share: float   # KV pages reserved for the batch (input + full output each)
+    mfu: float
+    bottleneck: str
+    step_shares: dict = field(default_factory=dict)
+
+
+def active_params(model: ModelSpec) -> float:
+    """Parameters one token passes through (MoE: attention, shared and top-k routed experts)."""
+    h = model.hidden
+    total = 2.0 * model.vocab * h / 2  # the lm_head (the embedding lookup does no math)
+    for idx in model.layer_group_index:
+        g = model.groups[idx]
+        a = g.attention
+        if a.kind == "mla":
+            att = ((a.q_lora_rank or h) * a.num_heads * a.head_dim + h * a.q_lora_rank
+                   + h * (a.kv_lora_rank + a.qk_rope_head_dim)
+                   + a.kv_lora_rank * a.num_heads * (a.qk_nope_head_dim + a.v_head_dim) + a.num_heads * a.v_head_dim * h)
+        else:
+            att = h * (a.num_heads + 2 * a.num_kv_heads) * a.head_dim + a.num_heads * a.v_head_dim * h
+        f = g.ffn
+        ffn = 3 * h * (f.intermediate if f.kind == "dense" else f.top_k * f.expert_intermediate + f.shared_intermediate)
+        total += att + ffn
+    return total
+
+
+def run_sweep(hw: Hardware, engine: Engine, *, nodes: int, gpus_per_node: int, models=DEFAULT_MODELS,
+              workloads=tuple(WORKLOADS), max_batch: int = 512, weights: str | None = None,
+              kv_cache: str = "bf16") -> list[SweepPoint]:
+    total = nodes * gpus_per_node
+    points: list[SweepPoint] = []
+    for name in models:
+        m = load_model(name)
+        prec = Precision(weights or m.native_weights, kv_cache)
+        strats = strategies(m, gpus_per_node, total)
+        lay = Layout.of([s.tp for s in strats], [s.pp for s in strats], [s.ep for s in strats],
+                        [total // s.replica for s in strats], [s.attn_dp for s in strats])
+        per_token = 2.0 * active_params(m)
+        peak = hw.peak_flops(prec.weights)
+        for w in workloads:
+            inp, out = WORKLOADS[w]
+            s = serve(m, hw, engine, lay, prec, Workload(float(inp), float(out)), max_batch)
+            tokens_per_s = s.output_tokens_per_s * (1 + inp / out)  # prompt tokens are processed too
+            mfu = per_token * tokens_per_s / (lay.gpus * peak)
+            bd = s.step.breakdown
+            tot = bd.total
+            for i, st in enumerate(strats):
+                shares = {r: float(getattr(bd, r)[i] / tot[i]) if tot[i] > 0 else 0.0 for r in RESOURCES}
+                points.append(SweepPoint(
+                    name, SIZE_LABEL.get(name, name), st.name, st.kind, st.tp, st.pp, st.ep, st.attn_dp,
+                    int(lay.gpus[i]), w, inp, out, bool(s.fits[i]), float(s.per_gpu[i]), float(s.tpot_s[i]),
+                    float(s.batch[i]), float(s.batch[i] * lay.dp[i] / lay.gpus[i]), float(s.kv_limit[i]),
+                    float(s.kv_share[i]), float(s.kv_reserved[i] / hw.hbm_bytes), float(mfu[i]) if s.fits[i] else 0.0,
+                    str(s.bottleneck[i]), shares))
+    return points
+
+
+def best(points: list[SweepPoint], model: str, workload: str, kinds=None) -> SweepPoint | None:
+    cands = [p for p in points if p.model == model and p.workload == workload and p.fits
+             and (kinds is None or p.kind in kinds)]
+    return max(cands, key=lambda p: p.tokens_per_s_per_gpu) if cands else None
+
+
+def find(points: list[SweepPoint], model: str, workload: str, strategy: str) -> SweepPoint | None:
+    return next((p for p in points if p.model == model and p.workload == workload and p.strategy == strategy), None)
