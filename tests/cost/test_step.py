@@ -64,3 +64,27 @@ def test_prefill_time_scales_with_prompt_tokens():
     m = load_model("qwen2.5-32b")
     t = prefill_step(m, H100, REF, Layout.of(tp=np.ones(3, int)), BF16, [1, 2, 4], 2048).tick
     assert t[1] == pytest.approx(2 * t[0], rel=0.1) and t[2] == pytest.approx(4 * t[0], rel=0.1)
+
+
+def test_groups_larger_than_a_scale_up_domain_pay_the_network():
+    from parasearch.cost import comm
+    gb200 = load_hardware("gb200")
+    bw72, lat72 = comm.allreduce(gb200, 72, 1e6)
+    bw128, lat128 = comm.allreduce(gb200, 128, 1e6)
+    assert lat128 > lat72 and bw128 > bw72
+    assert load_hardware("h100-sxm").in_nodes_of(4).scale_up_domain_gpus == 4
+    assert gb200.in_nodes_of(4).scale_up_domain_gpus == 72
+
+
+def test_moe_elementwise_traffic_does_not_grow_with_expert_parallelism():
+    m = load_model("mixtral-8x7b")
+    lay = Layout.of(tp=[1, 1], ep=[4, 8])
+    p = prefill_step(m, H200, REF, lay, BF16, 1, 4096)
+    assert p.tick[1] < p.tick[0] * 1.05
+
+
+def test_nan_efficiency_never_reports_a_negative_time():
+    from dataclasses import replace
+    hw = H100.with_efficiency(replace(H100.efficiency, gemm_bw=float("nan")))
+    t = decode_step(load_model("llama-3.1-8b"), hw, REF, Layout.of(), BF16, 1, 128).tick[0]
+    assert not t < 0

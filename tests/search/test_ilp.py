@@ -174,3 +174,39 @@ def test_infeasible_target_exits_4(tmp_path):
     f.write_text(_tiny("cost", ", arrival_rate: 100000"))
     rc, out, err = run_cli("search", str(f))
     assert rc == 4 and "100000 req/s" in err and out == ""
+
+
+def test_plan_rates_are_consistent_with_its_replicas():
+    res = run_search(load_problem(ROOT / "problems" / "llama-3.1-8b-chat-h100.yaml"), "ilp")
+    plan = res.plan
+    cap = {role: sum(r["requests_per_s"] for r in plan["allocation"] if r["role"] == role)
+           for role in ("aggregated", "prefill", "decode")}
+    assert plan["disaggregated_rate"] <= min(cap["prefill"], cap["decode"]) + 1e-9
+    assert plan["served_rate"] == pytest.approx(cap["aggregated"] + plan["disaggregated_rate"])
+    assert plan["gpus_used"] == sum(r["gpus"] for r in plan["allocation"]) <= 8
+
+
+def test_end_to_end_slo_holds_for_every_pairing():
+    text = _tiny("goodput", "", inp=8192, out=256).replace("slo: {ttft_s: 2.0, tpot_s: 0.03}",
+                                                          "slo: {ttft_s: 2.0, tpot_s: 0.03, e2e_s: 4.0}")
+    plan = run_search(problem_from_text(text), "ilp").plan
+    pre = [r["ttft_s"] for r in plan["allocation"] if r["role"] == "prefill"]
+    dec = [r["tpot_s"] for r in plan["allocation"] if r["role"] == "decode"]
+    if pre and dec:
+        assert max(pre) + 255 * max(dec) <= 4.0 + 1e-9
+
+
+def test_gpu_limits_bound_the_whole_plan():
+    text = _tiny("goodput", "").replace("search: {tp: [1, 2], pp: [1], max_batch: [16, 64, 256]}",
+                                        "search: {tp: [1, 2], pp: [1], max_batch: [16, 64, 256], max_gpus: 3}")
+    plan = run_search(problem_from_text(text), "ilp").plan
+    assert plan["gpus_used"] <= 3
+
+
+def test_auto_switches_to_optuna_for_large_spaces(monkeypatch):
+    import parasearch.search as S
+    monkeypatch.setattr(S, "EXHAUSTIVE_LIMIT", 10)
+    p = load_problem(ROOT / "problems" / "llama-3.1-70b-fp8-h100.yaml")
+    from dataclasses import replace
+    p = replace(p, optuna=replace(p.optuna, trials=30))
+    assert run_search(p, "auto", progress=False).method == "optuna"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,7 +40,7 @@ def _columns(rows, family: str, file: str) -> dict[str, np.ndarray]:
             raise SpecError("must be an object", file=file, field=f"{family}[{i}]")
         for k in keys:
             v = row.get(k)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0 or not math.isfinite(v):
                 raise SpecError(f"must be a positive number, got {v!r}", file=file, field=f"{family}[{i}].{k}")
             cols[k].append(float(v))
     return {k: np.array(v) for k, v in cols.items()}
@@ -56,12 +57,17 @@ def read_kernels(path: str | Path) -> KernelMeasurements:
         raise SpecError("cannot read as UTF-8 text", file=file) from None
     except json.JSONDecodeError as exc:
         raise SpecError(f"malformed JSON: {exc.msg}", file=file, line=exc.lineno) from None
+    except RecursionError:
+        raise SpecError("malformed JSON: nested too deeply", file=file) from None
     if not isinstance(data, dict):
         raise SpecError("a kernels file must hold a JSON object", file=file)
     if not any(k in data for k in _FAMILIES):
         raise SpecError("holds no measurements", file=file, hint="expected keys: " + ", ".join(_FAMILIES))
     copy = data.get("hbm_copy", {})
     bw = copy.get("bw_Bps") if isinstance(copy, dict) else None
+    if isinstance(bw, bool) or not isinstance(bw, (int, float)) or not math.isfinite(bw):
+        bw = None
+    meta = data.get("meta") if isinstance(data.get("meta"), dict) else {}
     empty = {k: np.zeros(0) for k in ("time_s",)}
     return KernelMeasurements(
         copy_bytes_per_s=float(bw) if isinstance(bw, (int, float)) and bw > 0 else None,
@@ -69,5 +75,5 @@ def read_kernels(path: str | Path) -> KernelMeasurements:
         grouped=_columns(data["moe_expert_ffn"], "moe_expert_ffn", file) if "moe_expert_ffn" in data else empty,
         decode=_columns(data["attention_decode"], "attention_decode", file) if "attention_decode" in data else empty,
         prefill=_columns(data["attention_prefill"], "attention_prefill", file) if "attention_prefill" in data else empty,
-        gpu=str((data.get("meta") or {}).get("gpu", "")),
+        gpu=str(meta.get("gpu", "")),
     )

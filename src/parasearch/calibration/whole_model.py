@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,7 +45,7 @@ def read_rows(path: str | Path) -> list[Row]:
     if not p.is_file():
         raise SpecError("no such file", file=file)
     try:
-        text = p.read_text(encoding="utf-8")
+        text = p.read_text(encoding="utf-8-sig")  # spreadsheets save a byte-order mark
     except (UnicodeDecodeError, OSError):
         raise SpecError("cannot read as UTF-8 text", file=file) from None
     reader = csv.DictReader(text.splitlines())
@@ -66,8 +67,8 @@ def read_rows(path: str | Path) -> list[Row]:
             try:
                 x = float(v)
             except ValueError:
-                raise SpecError(f"must be a positive integer, got {v!r}", file=file, line=i, field=col) from None
-            if x <= 0 or x != int(x):
+                x = float("nan")
+            if not math.isfinite(x) or x <= 0 or x != int(x) or x > 1e9:
                 raise SpecError(f"must be a positive integer, got {v!r}", file=file, line=i, field=col)
             return int(x)
 
@@ -75,7 +76,7 @@ def read_rows(path: str | Path) -> list[Row]:
             t = float(r["step_time_s"])
         except ValueError:
             raise SpecError(f"must be a number, got {r['step_time_s']!r}", file=file, line=i, field="step_time_s") from None
-        if not t > 0 or t == float("inf"):
+        if not t > 0 or not math.isfinite(t):
             raise SpecError(f"must be a positive number of seconds, got {r['step_time_s']!r}", file=file, line=i,
                             field="step_time_s")
         if r["phase"] not in ("decode", "prefill"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields, replace
 from importlib import resources
 from typing import Any
@@ -45,7 +46,8 @@ def _from_doc(doc: _yaml.Located) -> Engine:
         cur: Any = d
         for k in path:
             cur = cur.get(k) if isinstance(cur, dict) else None
-        ok = isinstance(cur, (int, float)) and not isinstance(cur, bool) and (cur > 0 or (allow_zero and cur == 0))
+        ok = (isinstance(cur, (int, float)) and not isinstance(cur, bool) and math.isfinite(cur)
+              and (cur > 0 or (allow_zero and cur == 0)))
         if not ok or (integer and int(cur) != cur):
             raise SpecError(f"must be a {'non-negative' if allow_zero else 'positive'} "
                             f"{'integer' if integer else 'number'}, got {cur!r}",

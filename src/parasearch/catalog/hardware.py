@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields, replace
 from importlib import resources
 from pathlib import Path
@@ -55,6 +56,7 @@ class Hardware:
     collective_efficiency: float      # fraction of link bandwidth collectives reach
     power_w: float
     efficiency: Efficiency
+    scale_up_spans_nodes: bool = False  # the domain reaches across nodes (GB200 NVL72 trays)
 
     def peak_flops(self, precision: str) -> float:
         """Dense peak for a precision; a precision the chip lacks runs at the next wider one."""
@@ -66,6 +68,13 @@ class Hardware:
 
     def with_efficiency(self, eff: Efficiency) -> "Hardware":
         return replace(self, efficiency=eff)
+
+    def in_nodes_of(self, gpus_per_node: int) -> "Hardware":
+        """The same GPU in a cluster with `gpus_per_node`: a scale-up domain that does not span
+        nodes cannot be larger than a node (4-GPU H100 servers have 4-GPU NVLink domains)."""
+        if self.scale_up_spans_nodes or gpus_per_node >= self.scale_up_domain_gpus:
+            return self
+        return replace(self, scale_up_domain_gpus=gpus_per_node)
 
 
 class HardwareError(ParasearchError):
@@ -83,7 +92,8 @@ def _num(doc: _yaml.Located, path: tuple, *, positive: bool = True, optional: bo
         cur = cur[k]
     if cur is None and optional:
         return None
-    if isinstance(cur, bool) or not isinstance(cur, (int, float)) or cur < 0 or (positive and cur == 0):
+    if (isinstance(cur, bool) or not isinstance(cur, (int, float)) or not math.isfinite(cur) or cur < 0
+            or (positive and cur == 0)):
         raise SpecError(f"must be a {'positive' if positive else 'non-negative'} number, got {cur!r}", file=doc.file,
                         line=doc.line_of(path), field=".".join(map(str, path)))
     return float(cur)
@@ -103,7 +113,11 @@ def efficiency_from_mapping(doc: _yaml.Located, base: tuple = ("efficiency",)) -
         if key not in known:
             raise SpecError(f"unknown efficiency parameter; allowed: {', '.join(sorted(known))}",
                             file=doc.file, line=doc.line_of(base + (key,)), field=".".join(base + (key,)))
-        values[key] = str(data[key]) if key == "source" else _num(doc, base + (key,), positive=False)
+        # Ramp constants may be zero (no ramp); every efficiency and rate must be positive.
+        values[key] = str(data[key]) if key == "source" else _num(doc, base + (key,),
+                                                                  positive=not key.endswith("m_half"))
+    if values.get("gemm_blend_p", 1.0) < 1 or values.get("grouped_blend_p", 1.0) < 1:
+        raise SpecError("blend exponents must be >= 1", file=doc.file, line=doc.line_of(base), field=".".join(base))
     return Efficiency(**values)
 
 
@@ -134,6 +148,7 @@ def _from_doc(doc: _yaml.Located) -> Hardware:
         collective_efficiency=_num(doc, ("collective_efficiency",)),
         power_w=_num(doc, ("power_w",)),
         efficiency=efficiency_from_mapping(doc),
+        scale_up_spans_nodes=bool((d.get("scale_up") or {}).get("spans_nodes", False)),
     )
 
 

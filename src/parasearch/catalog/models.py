@@ -8,6 +8,7 @@ family is read from its own config keys; an architecture that cannot be modelled
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -98,7 +99,8 @@ def _int(cfg: dict, key: str, where: str, default: Any = ..., minimum: int = 1) 
             raise ModelError(f"{where}: config.json lacks '{key}'", hint="this architecture needs it")
         return default
     v = cfg[key]
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or int(v) != v or v < minimum:
+    if (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or int(v) != v
+            or v < minimum or v > 1e9):
         raise ModelError(f"{where}: '{key}' must be an integer >= {minimum}, got {v!r}")
     return int(v)
 
@@ -108,6 +110,8 @@ def _gqa(cfg: dict, where: str, window: int | None = None) -> Attention:
     hidden = _int(cfg, "hidden_size", where)
     kv = _int(cfg, "num_key_value_heads", where, default=heads)
     head_dim = _int(cfg, "head_dim", where, default=hidden // heads)
+    if head_dim < 1:
+        raise ModelError(f"{where}: hidden_size ({hidden}) is smaller than num_attention_heads ({heads})")
     if heads % kv:
         raise ModelError(f"{where}: num_attention_heads ({heads}) is not a multiple of num_key_value_heads ({kv})")
     return Attention("gqa", heads, kv, head_dim, head_dim, window)
@@ -222,6 +226,8 @@ SUPPORTED_ARCHITECTURES = tuple(sorted(_PARSERS))
 
 def _native_weights(cfg: dict) -> str:
     q = cfg.get("quantization_config") or {}
+    if not isinstance(q, dict):
+        return "bf16"
     method = str(q.get("quant_method", "")).lower()
     if method == "mxfp4":
         return "fp4"
@@ -239,14 +245,19 @@ def from_config(cfg: Any, name: str, source: str = "") -> ModelSpec:
         raise ModelError(f"{where}: multimodal configs are not supported",
                          hint="pass the language model's own config.json")
     archs = cfg.get("architectures") or []
-    arch = next((a for a in archs if a in _PARSERS), None)
+    if not isinstance(archs, list):
+        archs = [archs]
+    arch = next((a for a in archs if isinstance(a, str) and a in _PARSERS), None)
     if arch is None:
         arch = _MODEL_TYPES.get(str(cfg.get("model_type", "")))
     if arch is None:
         got = ", ".join(map(str, archs)) or f"model_type={cfg.get('model_type')!r}"
         raise ModelError(f"{where}: architecture {got} cannot be modelled",
                          hint="supported: " + ", ".join(SUPPORTED_ARCHITECTURES))
-    groups, index = _PARSERS[arch](cfg, where)
+    try:
+        groups, index = _PARSERS[arch](cfg, where)
+    except (TypeError, ValueError, AttributeError, KeyError) as exc:  # a field of the wrong type
+        raise ModelError(f"{where}: malformed config.json for {arch}: {exc}") from None
     used = sorted(set(index))  # a family parser may leave a group empty (no dense layers)
     index = [used.index(i) for i in index]
     return ModelSpec(
@@ -289,6 +300,8 @@ def load_model(name_or_path: str | Path) -> ModelSpec:
         raise ModelError(f"{path}: not a text file") from None
     except json.JSONDecodeError as exc:
         raise ModelError(f"{path}:{exc.lineno}: malformed config.json: {exc.msg}") from None
+    except RecursionError:
+        raise ModelError(f"{path}: malformed config.json: nested too deeply") from None
     except OSError as exc:
         raise ModelError(f"{path}: cannot read: {exc.strerror}") from None
     stem = path.parent.name if path.name == "config.json" else path.stem

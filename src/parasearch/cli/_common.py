@@ -32,11 +32,15 @@ def check_format(kind: str, value: str) -> str:
     return value
 
 
+MAX_COUNT = 10_000_000  # no cluster, batch or context is larger; bigger numbers are typos
+
+
 def positive(name: str, value: float | None, *, integer: bool = True) -> None:
     if value is None:
         return
-    if not (value > 0) or (integer and int(value) != value) or (isinstance(value, float) and math.isinf(value)):
-        kind = "a positive integer" if integer else "a positive number"
+    bad = not (value > 0) or not math.isfinite(value) or (integer and int(value) != value)
+    if bad or (integer and value > MAX_COUNT):
+        kind = f"a positive integer up to {MAX_COUNT:,}" if integer else "a positive number"
         raise ParasearchError(f"{name} must be {kind}, got {value}")
 
 
@@ -50,6 +54,15 @@ def _clean(o: Any) -> Any:
     return o
 
 
+def write_file(path: str, what: str, writer) -> None:
+    """Run `writer(path)`; a path that cannot be written becomes a one-line error."""
+    try:
+        writer(path)
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc).splitlines()[0]
+        raise ParasearchError(f"cannot write {what} to {path}: {reason}") from None
+
+
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(_clean(data), indent=2) + "\n")
 
@@ -58,8 +71,8 @@ def fmt_bytes(b: float) -> str:
     return f"{b / 1e9:,.2f} GB"
 
 
-def fmt_s(s: float) -> str:
-    if s != s or s is None:
+def fmt_s(s: float | None) -> str:
+    if s is None or s != s:
         return "-"
     if s >= 1:
         return f"{s:,.2f} s"

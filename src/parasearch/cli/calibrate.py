@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from ..errors import ParasearchError
-from ._common import err, print_json
+from ._common import err, print_json, write_file
 
 
 def calibrate(
@@ -43,10 +43,12 @@ def calibrate(
 
         eff, errors = fit_whole_model(hw, predict, measured, source=f"whole-model fit to {Path(file).name}")
     else:
-        eff, errors = fit_kernels(hw, read_kernels(file), source=f"kernel fit to {Path(file).name}")
-        if not errors and "elementwise_bw" not in str(eff):
-            raise ParasearchError(f"{file} holds no kernel family with enough rows to fit")
-    save_profile(output, hw.name, eff, errors)
+        measured = read_kernels(file)
+        eff, errors = fit_kernels(hw, measured, source=f"kernel fit to {Path(file).name}")
+        if not errors and not measured.copy_bytes_per_s:
+            raise ParasearchError(f"{file} holds no kernel family with enough rows to fit",
+                                  hint="gemm and moe_expert_ffn need 5 rows, attention_decode 3, attention_prefill 2")
+    write_file(output, "the profile", lambda path: save_profile(path, hw.name, eff, errors))
     if as_json:
         from dataclasses import asdict
         print_json({"hardware": hw.name, "efficiency": asdict(eff), "fit_median_abs_error": errors, "output": output})

@@ -10,7 +10,7 @@ import typer
 from ..errors import InfeasibleError, ParasearchError
 from ..report.rows import result_dict
 from ..report.table import pareto_table
-from ._common import err, out, positive, print_json
+from ._common import err, out, positive, print_json, write_file
 
 
 def search(
@@ -55,10 +55,10 @@ def search(
         from ..search.explain import explain_infeasible
         raise InfeasibleError("nothing fits: " + explain_infeasible(problem, result.evaluation))
     if csv_file:
-        _write_csv(csv_file, res["pareto"])
+        write_file(csv_file, "the CSV", lambda path: _write_csv(path, res["pareto"]))
     if plot:
         from ..report.plot import pareto_plot
-        pareto_plot(problem, result, plot)
+        write_file(plot, "the plot", lambda path: pareto_plot(problem, result, path))
     if as_json:
         print_json(res)
     else:
@@ -69,10 +69,7 @@ def search(
 
 
 def _write_csv(path: str, rows: list[dict]) -> None:
-    try:
-        with open(path, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=list(rows[0]))
-            w.writeheader()
-            w.writerows(rows)
-    except OSError as exc:
-        raise ParasearchError(f"cannot write {path}: {exc.strerror}") from None
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from ..errors import ParasearchError
-from ._common import check_format, err, load_inputs, out, positive, print_json
+from ._common import check_format, err, load_inputs, out, positive, print_json, write_file
 
 
 def sweep(
@@ -51,7 +51,7 @@ def sweep(
     folder = report or plots
     if folder:
         from ..report.sweep_plots import write_figures
-        figures = write_figures(points, folder)
+        write_file(folder, "the figures", lambda path: figures.extend(write_figures(points, path)))
     if report:
         from ..report.characterization import write_report
         setup = {"cluster": f"{nodes} nodes x {gpus_per_node} {hw.display_name} ({nodes * gpus_per_node} GPUs)",
@@ -63,8 +63,8 @@ def sweep(
         cmd = (f"parasearch sweep --hardware {hardware} --nodes {nodes} --gpus-per-node {gpus_per_node}"
                + (f" --models {','.join(model_list)}" if models else "")
                + (f" --workloads {','.join(wl_list)}" if workloads else "") + f" --report {report}")
-        path = write_report(report, points, findings, setup, figures, cmd)
-        err.print(f"wrote {path} and {len(figures)} figures")
+        write_file(report, "the report", lambda path: write_report(path, points, findings, setup, figures, cmd))
+        err.print(f"wrote {report}/README.md and {len(figures)} figures")
     elif figures:
         err.print(f"wrote {len(figures)} figures to {folder}")
     if as_json:

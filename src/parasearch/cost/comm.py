@@ -14,7 +14,7 @@ from ..catalog.hardware import Hardware
 
 def _split(hw: Hardware, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     local = np.minimum(n, hw.scale_up_domain_gpus)
-    return local, np.maximum(n // np.maximum(local, 1), 1)
+    return local, np.maximum(-(-n // np.maximum(local, 1)), 1)  # domains touched, rounded up
 
 
 def allreduce(hw: Hardware, n, nbytes) -> tuple[np.ndarray, np.ndarray]:

@@ -1,4 +1,5 @@
-"""Bytes per element of each storage format, and the arithmetic a format runs at."""
+"""Bytes per element of each storage format. Quantized weights run their GEMMs in that format
+(W8A8, W4A4) where the chip has it (`Hardware.peak_flops` falls back to a wider one)."""
 
 from __future__ import annotations
 
@@ -9,16 +10,11 @@ KV_FORMATS = ("bf16", "fp8")
 
 # FP8 carries one scale per output channel (negligible); FP4 is NVFP4: 4-bit values plus one
 # FP8 scale per 16 values (NVIDIA Blackwell NVFP4 format) = 4.5 bits.
-_BYTES = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "fp4": 0.5625}
+_BYTES = {"bf16": 2.0, "fp8": 1.0, "fp4": 0.5625}
 
 
 def bytes_per(fmt: str) -> float:
     return _BYTES[fmt]
-
-
-def compute_precision(weights: str) -> str:
-    """Quantized weights run their GEMMs in that precision (W8A8, W4A4) where the chip has it."""
-    return weights
 
 
 @dataclass(frozen=True)

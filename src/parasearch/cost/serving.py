@@ -17,9 +17,9 @@ from ..catalog.engines import Engine
 from ..catalog.hardware import Hardware
 from ..catalog.models import ModelSpec
 from .layout import Layout
-from .memory import MemoryPlan, kv_bytes_per_sequence, page_round, plan_memory
+from .memory import MemoryPlan, kv_bytes_per_sequence, max_sequences, page_round, plan_memory
 from .precision import Precision
-from .step import StepCost, Tokens, forward
+from .step import StepCost, Tokens, decode_step, forward, micro_batches
 
 
 @dataclass(frozen=True)
@@ -55,8 +55,7 @@ class Serving:
 
 def _mixed_step(model, hw, engine, layout, prec, batch, wl: Workload) -> tuple[StepCost, np.ndarray]:
     """One iteration for `batch` sequences per replica, micro-batched over pipeline stages."""
-    micro = np.maximum(np.minimum(layout.pp, np.maximum(batch, 1)), 1)
-    per = np.ceil(np.maximum(batch, 1) / micro)
+    micro, per = micro_batches(layout, batch)
     ctx = wl.input_tokens + wl.output_tokens / 2.0
     prompts = per / wl.output_tokens
     sc = forward(model, hw, engine, layout, prec, Tokens(per, ctx, prompts, wl.input_tokens))
@@ -64,17 +63,24 @@ def _mixed_step(model, hw, engine, layout, prec, batch, wl: Workload) -> tuple[S
     return StepCost(sc.tick * cycle, sc.through, sc.breakdown.scaled(cycle)), per
 
 
-def serve(model: ModelSpec, hw: Hardware, engine: Engine, layout: Layout, prec: Precision, wl: Workload,
-          max_batch) -> Serving:
+def _admissible_batch(model, hw, engine, layout, prec, wl: Workload, max_batch):
+    """(memory plan, KV bytes reserved per sequence, KV-limited batch, batch, fits): each admitted
+    sequence reserves its pages (input + output under the `max` policy, the mean context otherwise)."""
     n = len(layout)
     max_batch = np.broadcast_to(np.asarray(max_batch, float), (n,))
     plan = plan_memory(model, hw, engine, layout, prec.weights)
     reserve_ctx = wl.input_tokens + (wl.reserved_output if engine.kv_reservation == "max" else wl.output_tokens / 2)
     per_seq = kv_bytes_per_sequence(model, layout, prec.kv_cache, page_round(reserve_ctx, engine.kv_block_tokens))
-    kv_limit = np.floor(np.maximum(plan.kv_budget, 0.0) / per_seq) * layout.attn_groups
+    kv_limit = max_sequences(model, hw, engine, layout, prec.weights, prec.kv_cache, reserve_ctx, plan)
     batch = np.minimum(max_batch, kv_limit)
-    fits = batch >= 1
-    batch = np.maximum(batch, 1.0)
+    return plan, per_seq, kv_limit, np.maximum(batch, 1.0), batch >= 1
+
+
+def serve(model: ModelSpec, hw: Hardware, engine: Engine, layout: Layout, prec: Precision, wl: Workload,
+          max_batch) -> Serving:
+    n = len(layout)
+    max_batch = np.broadcast_to(np.asarray(max_batch, float), (n,))
+    plan, per_seq, kv_limit, batch, fits = _admissible_batch(model, hw, engine, layout, prec, wl, max_batch)
 
     utilization = np.ones(n)
     if wl.arrival_rate:
@@ -142,19 +148,11 @@ def decode_only(model: ModelSpec, hw: Hardware, engine: Engine, layout: Layout, 
     """A decode replica: sequences arrive with their prompt's KV cache already built elsewhere."""
     n = len(layout)
     max_batch = np.broadcast_to(np.asarray(max_batch, float), (n,))
-    plan = plan_memory(model, hw, engine, layout, prec.weights)
-    reserve_ctx = wl.input_tokens + (wl.reserved_output if engine.kv_reservation == "max" else wl.output_tokens / 2)
-    per_seq = kv_bytes_per_sequence(model, layout, prec.kv_cache, page_round(reserve_ctx, engine.kv_block_tokens))
-    kv_limit = np.floor(np.maximum(plan.kv_budget, 0.0) / per_seq) * layout.attn_groups
-    batch = np.maximum(np.minimum(max_batch, kv_limit), 1.0)
-    fits = np.minimum(max_batch, kv_limit) >= 1
-    micro = np.maximum(np.minimum(layout.pp, batch), 1)
-    per = np.ceil(batch / micro)
-    zero = np.zeros(n)
-    sc = forward(model, hw, engine, layout, prec, Tokens(per, wl.input_tokens + wl.output_tokens / 2, zero, zero))
-    tpot = sc.tick * np.maximum(micro, layout.pp)
+    _, _, kv_limit, batch, fits = _admissible_batch(model, hw, engine, layout, prec, wl, max_batch)
+    sc = decode_step(model, hw, engine, layout, prec, batch, wl.input_tokens + wl.output_tokens / 2)
+    tpot = sc.tick
     bottleneck = np.where(fits & (kv_limit < max_batch), "kv-capacity", sc.bottleneck)
-    return RoleCapacity(fits, np.where(fits, batch / tpot / wl.output_tokens, 0.0), tpot, zero, batch,
+    return RoleCapacity(fits, np.where(fits, batch / tpot / wl.output_tokens, 0.0), tpot, np.zeros(n), batch,
                         bottleneck.astype(str))
 
 
@@ -165,8 +163,7 @@ def prefill_only(model: ModelSpec, hw: Hardware, engine: Engine, layout: Layout,
     n = len(layout)
     prompts = np.broadcast_to(np.asarray(prompts, float), (n,))
     plan = plan_memory(model, hw, engine, layout, prec.weights)
-    micro = np.maximum(np.minimum(layout.pp, prompts), 1)
-    per = np.ceil(prompts / micro)
+    micro, per = micro_batches(layout, prompts)
     zero = np.zeros(n)
     sc = forward(model, hw, engine, layout, prec, Tokens(zero, zero, per, wl.input_tokens))
     kv = kv_bytes_per_sequence(model, layout, prec.kv_cache, page_round(wl.input_tokens, engine.kv_block_tokens))

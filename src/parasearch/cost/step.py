@@ -207,7 +207,9 @@ def _ffn(c: Ctx, bd: Breakdown, ffn: FeedForward, tokens, total_tokens) -> np.nd
     bd.collective(dispatch)
     bd.collective(combine)
     bd.collective(comm.allreduce(c.hw, t_a, tokens * h * BF16))
-    return (k * ffn.expert_intermediate * load / np.maximum(mean_load, 1e-9)) / lay.tp + ffn.shared_intermediate / t_a
+    # Intermediate elements per token of this GPU's attention group (for elementwise traffic): the
+    # busiest GPU activates `load` token-expert pairs of width expert_intermediate / tp.
+    return load * ffn.expert_intermediate / lay.tp / np.maximum(tokens, 1e-9) + ffn.shared_intermediate / t_a
 
 
 def _layer(c: Ctx, att: Attention, ffn: FeedForward, t: Tokens) -> Breakdown:
@@ -266,13 +268,13 @@ def forward(model: ModelSpec, hw: Hardware, engine: Engine, layout: Layout, prec
     through = np.zeros(n)
     slow = Breakdown.zeros(n)
     act_bytes = (t.dec + t.pre * t.plen) / layout.attn_groups * model.hidden * BF16
-    cross = layout.replica_gpus > hw.scale_up_domain_gpus
-    p2p = comm.send(hw, act_bytes, cross)
+    g_stage = layout.stage_gpus
+    domain = hw.scale_up_domain_gpus
     for p in np.unique(layout.pp):
         sel = layout.pp == p
         counts = stage_layer_counts(model.layer_group_index, len(model.groups), int(p))
         best = Breakdown.zeros(n)
-        best_t = np.full(n, -1.0)
+        best_t = np.full(n, -np.inf)
         for s in range(int(p)):
             bd = Breakdown.zeros(n)
             for g, cnt in enumerate(counts[s]):
@@ -280,11 +282,14 @@ def forward(model: ModelSpec, hw: Hardware, engine: Engine, layout: Layout, prec
                     bd = bd.plus(per_group[g].scaled(float(cnt)))
             if s == p - 1:
                 bd = bd.plus(head)
-            if p > 1:
-                bd.collective(p2p)
+            else:
+                # Stages sit on consecutive GPUs: the hand-off to the next stage leaves the
+                # scale-up domain when a stage fills domains or the boundary falls on one's edge.
+                cross = (g_stage >= domain) | (((s + 1) * g_stage) % domain == 0)
+                bd.collective(comm.send(hw, act_bytes, cross))
             total = bd.total
             through[sel] += total[sel]
-            better = sel & (total > best_t)
+            better = sel & ((total > best_t) | np.isnan(total))
             best = bd.select(better, best)
             best_t = np.where(better, total, best_t)
         tick[sel] = best_t[sel]
@@ -292,13 +297,19 @@ def forward(model: ModelSpec, hw: Hardware, engine: Engine, layout: Layout, prec
     return StepCost(tick, through, slow)
 
 
+def micro_batches(layout: Layout, batch) -> tuple[np.ndarray, np.ndarray]:
+    """(micro-batches, sequences in each): a batch is split into up to pp micro-batches that
+    take turns through the pipeline stages."""
+    batch = np.maximum(np.broadcast_to(np.asarray(batch, float), (len(layout),)), 1.0)
+    micro = np.minimum(layout.pp, batch)
+    return micro, np.ceil(batch / micro)
+
+
 def decode_step(model, hw, engine, layout: Layout, prec: Precision, batch, context) -> StepCost:
     """One decode iteration for `batch` sequences per replica. With pipeline stages the batch is
     split into up to pp micro-batches that take turns; each sequence advances one token per
     cycle of max(micro-batches, pp) ticks."""
-    batch = np.broadcast_to(np.asarray(batch, float), (len(layout),))
-    micro = np.maximum(np.minimum(layout.pp, batch), 1)
-    per = np.ceil(batch / micro)
+    micro, per = micro_batches(layout, batch)
     zero = np.zeros(len(layout))
     sc = forward(model, hw, engine, layout, prec, Tokens(per, context, zero, zero))
     cycle = np.maximum(micro, layout.pp)
@@ -308,9 +319,7 @@ def decode_step(model, hw, engine, layout: Layout, prec: Precision, batch, conte
 def prefill_step(model, hw, engine, layout: Layout, prec: Precision, batch, length) -> StepCost:
     """`batch` prompts of `length` tokens, micro-batched through the pipeline; `tick` is the time
     until the last prompt leaves the last stage, `through` the time for the first one."""
-    batch = np.broadcast_to(np.asarray(batch, float), (len(layout),))
-    micro = np.maximum(np.minimum(layout.pp, batch), 1)
-    per = np.ceil(batch / micro)
+    micro, per = micro_batches(layout, batch)
     zero = np.zeros(len(layout))
     sc = forward(model, hw, engine, layout, prec, Tokens(zero, zero, per, length))
     total = sc.through + (micro - 1) * sc.tick

@@ -8,7 +8,7 @@ from ..catalog.engines import Engine
 from ..catalog.hardware import Hardware
 from ..catalog.models import ModelSpec
 from .layout import Layout
-from .memory import kv_bytes_per_sequence, kv_bytes_per_token, page_round, plan_memory
+from .memory import kv_bytes_per_sequence, kv_bytes_per_token, max_sequences, page_round, plan_memory
 from .precision import Precision
 from .serving import Workload, serve
 from .step import RESOURCES, decode_step, prefill_step
@@ -36,7 +36,8 @@ def _memory(model, hw, engine, layout, prec, context, sequences) -> dict:
         "kv_budget_bytes_per_gpu": max(_f(plan.kv_budget), 0.0),
         "kv_bytes_per_token_per_gpu": _f(kv_bytes_per_token(model, layout, prec.kv_cache, context)),
         "kv_bytes_needed_per_gpu": _f(need),
-        "max_sequences_at_context": int(_f(np.floor(np.maximum(plan.kv_budget, 0) / per_seq) * groups)),
+        "max_sequences_at_context": int(_f(max_sequences(model, hw, engine, layout, prec.weights, prec.kv_cache,
+                                                         context, plan))),
         "fits": bool(_f(plan.kv_budget) > 0 and _f(need) <= _f(plan.kv_budget)),
     }
 
@@ -66,6 +67,7 @@ def step_summary(model, hw, engine, layout: Layout, prec: Precision, phase: str,
 
 def serving_summary(model, hw, engine, layout: Layout, prec: Precision, wl: Workload, max_batch: int) -> dict:
     s = serve(model, hw, engine, layout, prec, wl, max_batch)
+    fits = bool(s.fits[0])
     out = _header(model, hw, engine, layout, prec)
     out.update({
         "input_tokens": wl.input_tokens, "output_tokens": wl.output_tokens, "max_batch": max_batch,
@@ -74,12 +76,16 @@ def serving_summary(model, hw, engine, layout: Layout, prec: Precision, wl: Work
         "tokens_per_s_per_user": _f(s.per_user),
         "batch": int(_f(s.batch)),
         "kv_limited_batch": int(_f(s.kv_limit)),
-        "tpot_s": _f(s.tpot_s),
-        "ttft_s": _f(s.ttft_s),
-        "e2e_latency_s": _f(s.e2e_s),
+        # Latencies of a batch that cannot be held mean nothing: none when not even one sequence fits.
+        "tpot_s": _f(s.tpot_s) if fits else None,
+        "ttft_s": _f(s.ttft_s) if fits else None,
+        "e2e_latency_s": _f(s.e2e_s) if fits else None,
         "bottleneck": str(s.bottleneck[0]),
         "kv_share_of_memory": _f(s.kv_share),
         "breakdown_s": {r: _f(getattr(s.step.breakdown, r)) for r in RESOURCES},
         "memory": _memory(model, hw, engine, layout, prec, wl.input_tokens + wl.reserved_output, s.batch),
     })
+    out["memory"]["fits"] = fits and out["memory"]["fits"]
+    if not fits:
+        out["kv_share_of_memory"] = 0.0
     return out

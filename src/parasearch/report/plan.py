@@ -7,7 +7,6 @@ import csv
 from rich.console import Console
 from rich.table import Table
 
-from ..errors import ParasearchError
 
 
 def _ms(x) -> str:
@@ -36,6 +35,8 @@ def plan_table(problem, plan: dict, console: Console) -> None:
     for k, m in plan["slo_margins"].items():
         console.print(f"SLO {k.upper()}: worst {_ms(m['worst_s'])} of {_ms(m['limit_s'])} ({m['margin']:.0%} margin)")
     console.print(f"[bold]disaggregation:[/] {plan['disaggregation']['reason']}")
+    for n in plan.get("notes", []):
+        console.print(f"note: {n}")
     if plan["pareto"]:
         f = Table(title="Pareto front: served rate vs TPOT (epsilon-constraint)", title_justify="left")
         for c in ("TPOT bound", "worst TPOT", "tok/s/user", "req/s", "GPUs", "disaggregated"):
@@ -49,25 +50,29 @@ def plan_table(problem, plan: dict, console: Console) -> None:
 def plan_outputs(problem, result, *, as_json: bool, csv_file: str | None, plot: str | None, console, err) -> None:
     from ..cli._common import print_json
 
+    from ..cli._common import write_file
+
     plan = result.plan
     if csv_file:
-        try:
-            with open(csv_file, "w", newline="") as fh:
-                rows = plan["allocation"]
-                keys = sorted({k for r in rows for k in r}, key=lambda k: list(rows[0]).index(k) if k in rows[0] else 99)
-                w = csv.DictWriter(fh, fieldnames=keys)
-                w.writeheader()
-                w.writerows(rows)
-        except OSError as exc:
-            raise ParasearchError(f"cannot write {csv_file}: {exc.strerror}") from None
+        write_file(csv_file, "the CSV", lambda path: _write_csv(path, plan["allocation"]))
         err.print(f"wrote CSV to {csv_file}")
     if plot:
-        _plot(problem, plan, plot)
+        write_file(plot, "the plot", lambda path: _plot(problem, plan, path))
         err.print(f"wrote plot to {plot}")
     if as_json:
         print_json(plan)
     else:
         plan_table(problem, plan, console)
+
+
+def _write_csv(path: str, rows: list[dict]) -> None:
+    keys: list[str] = []
+    for r in rows:  # prefill rows say prompts_per_pass where the others say max_batch
+        keys.extend(k for k in r if k not in keys)
+    with open(path, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=keys)
+        w.writeheader()
+        w.writerows(rows)
 
 
 def _plot(problem, plan: dict, path: str) -> None:

@@ -21,12 +21,16 @@ EXHAUSTIVE_LIMIT = 400_000  # placements: about 2 s of oracle time on two cores
 
 
 def choose_method(problem: Problem, method: str, space_size: int | None = None) -> str:
+    """`auto`: the ILP for problems with pools or an arrival rate; otherwise exhaustive unless the
+    space (once enumerated, `space_size`) is too large, then optuna. Without a size, `auto` stays."""
     if method != "auto":
         return method
     if (problem.declared_pools or len(problem.pools) > 1 or problem.limits.disaggregation
             or problem.workload.arrival_rate):
         return "ilp"
-    return "exhaustive" if space_size is None or space_size <= EXHAUSTIVE_LIMIT else "optuna"
+    if space_size is None:
+        return "auto"
+    return "exhaustive" if space_size <= EXHAUSTIVE_LIMIT else "optuna"
 
 
 def run_search(problem: Problem, method: str = "auto", *, progress: bool = True) -> SearchResult:
@@ -44,9 +48,7 @@ def run_search(problem: Problem, method: str = "auto", *, progress: bool = True)
     if len(space) == 0:
         raise ParasearchError("no placement of the model fits the search limits and the cluster",
                               hint="widen search.tp/pp/ep or add GPUs")
-    method = choose_method(problem, problem.method if method == "auto" else method, len(space))
-    if method == "auto":
-        method = choose_method(problem, "auto", len(space))
+    method = choose_method(problem, method, len(space))
     if method == "optuna":
         from ._optuna import optuna_search
 

@@ -92,6 +92,7 @@ class _Objective:
         self.evaluations = 0
         self.duplicates_in_a_row = 0
         self.worker = f"{os.uname().nodename}:{os.getpid()}"
+        self.shared = problem.optuna.storage is not None  # other processes may add trials
 
     def params(self, trial) -> tuple:
         shape = trial.suggest_categorical("shape", self.choices["shape"]) if len(self.choices["shape"]) > 1 \
@@ -110,6 +111,8 @@ class _Objective:
     def _known(self, study, key: tuple) -> bool:
         if key in self.seen:
             return True
+        if not self.shared:
+            return False  # an in-memory study has no other writer: `seen` is complete
         import optuna
 
         for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
@@ -195,9 +198,10 @@ def optuna_search(problem: Problem, space: Space, *, progress: bool = True) -> S
     directions = ["maximize" if OBJECTIVES[k][1] > 0 else "minimize" for k in problem.objectives]
     storage = _storage(o.storage)
     name = o.study or f"parasearch-{problem.name}"
+    sampler = _sampler(problem)
     try:
         study = optuna.create_study(storage=storage, study_name=name, directions=directions,
-                                    sampler=_sampler(problem), load_if_exists=True)
+                                    sampler=sampler, load_if_exists=True)
     except ValueError as exc:
         raise ParasearchError(f"study {name!r}: {exc}",
                               hint="a resumed study must keep the same objectives") from None
@@ -221,6 +225,11 @@ def optuna_search(problem: Problem, space: Space, *, progress: bool = True) -> S
             # Duplicates are pruned, not finished: allow enough attempts to reach `trials` distinct
             # placements; the objective stops the study when the space is exhausted.
             study.optimize(obj, n_trials=remaining * 20, callbacks=callbacks, catch=())
+    except ValueError as exc:
+        if "dynamic value space" in str(exc) or "distribution" in str(exc).lower():
+            raise ParasearchError(f"study {name!r} was created with a different search space",
+                                  hint="keep the problem's search limits, or start a new --study") from None
+        raise
     finally:
         if bar:
             bar.stop()

@@ -50,8 +50,12 @@ def explain_infeasible(problem, ev: Evaluation) -> str:
                          f"{best:.4g} s ({best / limit - 1:.0%} over)")
     if parts:
         return "; ".join(parts)
-    if problem.workload.arrival_rate:
-        cand = np.flatnonzero(base)
+    meets_slo = base.copy()
+    for limit, got in ((slo.ttft_s, s.ttft_s), (slo.tpot_s, s.tpot_s), (slo.e2e_s, s.e2e_s)):
+        if limit:
+            meets_slo &= got <= limit
+    if problem.workload.arrival_rate and np.any(meets_slo):
+        cand = np.flatnonzero(meets_slo)
         cap = problem.workload.arrival_rate / s.utilization[cand]
         j = int(cand[np.argmax(cap)])
         return (f"the arrival rate of {problem.workload.arrival_rate:g} req/s exceeds every placement that meets the "

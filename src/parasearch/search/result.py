@@ -36,9 +36,10 @@ def front_of(problem: Problem, ev: Evaluation) -> np.ndarray:
     pref = np.lexsort((lay.pp[idx], lay.replica_gpus[idx], -lay.gpus[idx]))
     idx = idx[pref]
     obj = ev.objective_matrix(problem.objectives)[idx]
-    obj = np.where(np.isnan(obj), -np.inf, obj)
+    obj = np.where(np.isnan(obj), -np.inf, obj)  # an undefined objective never wins
     _, first = np.unique(obj, axis=0, return_index=True)
-    idx = idx[np.sort(first)]
-    keep = pareto_mask(ev.objective_matrix(problem.objectives)[idx])
+    first = np.sort(first)
+    idx = idx[first]
+    keep = pareto_mask(obj[first])
     front = idx[keep]
     return front[np.argsort(-ev.serving.per_gpu[front], kind="stable")]

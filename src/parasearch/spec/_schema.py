@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Literal, Optional, Union
+from typing import Annotated, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, model_validator
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=False)
+    model_config = ConfigDict(extra="forbid", strict=False, allow_inf_nan=False)
+
+
+Degree = Annotated[int, Field(gt=0, le=100_000)]
 
 
 class PrecisionIn(_Strict):
@@ -46,7 +49,7 @@ class OutputIn(_Strict):
     mean: Optional[PositiveFloat] = None
     median: Optional[PositiveFloat] = None
     sigma: Optional[PositiveFloat] = Field(None, le=5)
-    max: Optional[PositiveInt] = None
+    max: Optional[PositiveInt] = Field(None, le=100_000_000)
 
     @model_validator(mode="after")
     def _enough(self) -> "OutputIn":
@@ -59,7 +62,7 @@ class OutputIn(_Strict):
 
 class WorkloadIn(_Strict):
     input_tokens: PositiveInt = Field(..., le=10_000_000)
-    output_tokens: Union[PositiveInt, OutputIn]
+    output_tokens: Union[Annotated[int, Field(gt=0, le=100_000_000)], OutputIn]
     arrival_rate: Optional[PositiveFloat] = Field(None, description="requests per second, whole cluster")
 
 
@@ -70,29 +73,29 @@ class SloIn(_Strict):
 
 
 class SearchIn(_Strict):
-    tp: Optional[list[PositiveInt]] = Field(None, min_length=1)
-    pp: Optional[list[PositiveInt]] = Field(None, min_length=1)
-    ep: Optional[list[PositiveInt]] = Field(None, min_length=1)
-    dp: Optional[list[PositiveInt]] = Field(None, min_length=1)
+    tp: Optional[list[Degree]] = Field(None, min_length=1, max_length=64)
+    pp: Optional[list[Degree]] = Field(None, min_length=1, max_length=64)
+    ep: Optional[list[Degree]] = Field(None, min_length=1, max_length=64)
+    dp: Optional[list[Degree]] = Field(None, min_length=1, max_length=256)
     attn_dp: Optional[list[bool]] = Field(None, min_length=1)
-    max_batch: Optional[list[PositiveInt]] = Field(None, min_length=1)
-    min_gpus: Optional[PositiveInt] = None
-    max_gpus: Optional[PositiveInt] = None
+    max_batch: Optional[list[Annotated[int, Field(gt=0, le=1_000_000)]]] = Field(None, min_length=1, max_length=64)
+    min_gpus: Optional[Degree] = None
+    max_gpus: Optional[Degree] = None
     disaggregation: Optional[bool] = None
 
 
 class EngineIn(_Strict):
     name: str = "reference"
-    max_num_tokens: Optional[PositiveInt] = None
+    max_num_tokens: Optional[PositiveInt] = Field(None, le=10_000_000)
     kv_reservation: Optional[Literal["max", "mean"]] = None
     kv_free_fraction: Optional[PositiveFloat] = Field(None, le=1)
-    kv_block_tokens: Optional[PositiveInt] = None
-    runtime_reserve_bytes: Optional[float] = Field(None, ge=0)
+    kv_block_tokens: Optional[PositiveInt] = Field(None, le=1_000_000)
+    runtime_reserve_bytes: Optional[float] = Field(None, ge=0, le=1e15)
 
 
 class OptunaIn(_Strict):
     trials: PositiveInt = Field(300, le=1_000_000)
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=2**32 - 1)
     sampler: Literal["nsga2", "tpe"] = "nsga2"
     population: PositiveInt = Field(40, ge=2, le=10_000)
     storage: Optional[str] = None

@@ -244,10 +244,11 @@ def problem_from_doc(doc: _yaml.Located, base_dir: Path | None = None, overrides
 
     c = p.cluster
     if c.pools is None:
-        pools = (Pool(c.hardware, hardware(c.hardware, ("cluster", "hardware")), c.nodes, c.gpus_per_node,
-                      p.price_per_gpu_hour),)
+        pools = (Pool(c.hardware, hardware(c.hardware, ("cluster", "hardware")).in_nodes_of(c.gpus_per_node),
+                      c.nodes, c.gpus_per_node, p.price_per_gpu_hour),)
     else:
-        pools = tuple(Pool(q.name or f"{q.hardware}-{i}", hardware(q.hardware, ("cluster", "pools", i, "hardware")),
+        pools = tuple(Pool(q.name or f"{q.hardware}-{i}",
+                           hardware(q.hardware, ("cluster", "pools", i, "hardware")).in_nodes_of(q.gpus_per_node),
                            q.nodes, q.gpus_per_node, q.price_per_gpu_hour or p.price_per_gpu_hour)
                       for i, q in enumerate(c.pools))
         names = [q.name for q in pools]
@@ -266,10 +267,17 @@ def problem_from_doc(doc: _yaml.Located, base_dir: Path | None = None, overrides
     limits = SearchLimits(*(tuple(v) if v is not None else None for v in (s.tp, s.pp, s.ep, s.dp, s.attn_dp,
                                                                           s.max_batch)),
                           s.min_gpus, s.max_gpus, s.disaggregation)
-    for key in ("ep",):
-        if getattr(s, key) and any(v > 1 for v in getattr(s, key)) and not model.is_moe:
-            raise SpecError(f"{model.name} is dense: expert parallelism needs a mixture-of-experts model",
-                            file=doc.file, line=doc.line_of(("search", key)), field=f"search.{key}")
+    if s.ep and any(v > 1 for v in s.ep) and not model.is_moe:
+        raise SpecError(f"{model.name} is dense: expert parallelism needs a mixture-of-experts model",
+                        file=doc.file, line=doc.line_of(("search", "ep")), field="search.ep")
+    if profile and profile[0] and all(q.hardware.name != profile[0] for q in pools):
+        raise SpecError(f"the calibration profile was fitted for '{profile[0]}', which no pool uses",
+                        file=doc.file, line=doc.line_of(("calibration",)), field="calibration")
+    wants_cost = "cost" in p.objectives or p.ilp.objective == "cost"
+    if wants_cost and any(q.price_per_gpu_hour is None for q in pools):
+        where = ("objectives",) if "cost" in p.objectives else ("ilp", "objective")
+        raise SpecError("the cost objective needs price_per_gpu_hour (at the top level or on every pool)",
+                        file=doc.file, line=doc.line_of(where), field=".".join(where))
     opts = dict(p.optuna.model_dump())
     opts.update({k: v for k, v in (overrides or {}).items() if k in opts and v is not None})
     return Problem(

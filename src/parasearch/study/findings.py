@@ -30,8 +30,15 @@ def _dense_fitting_dp(points: list[SweepPoint]) -> list[str]:
     return seen
 
 
+def _missing(points, *workloads: str) -> str | None:
+    absent = [w for w in workloads if not any(p.workload == w for p in points)]
+    return f"needs the {' and '.join(absent)} workload{'s' if len(absent) > 1 else ''}" if absent else None
+
+
 def finding1(points) -> Finding:
     claim = "Data parallelism is the most throughput-efficient layout for small models."
+    if _missing(points, CHAT):
+        return Finding(1, claim, "not tested", _missing(points, CHAT))
     small = _dense_fitting_dp(points)
     if not small:
         return Finding(1, claim, "not tested", "no model fits one GPU in this sweep")
@@ -47,6 +54,8 @@ def finding1(points) -> Finding:
 def finding2(points) -> Finding:
     claim = ("On reasoning workloads DP hits a capacity trap: the KV cache fills, batches are throttled early and "
              "compute sits idle.")
+    if _missing(points, CHAT, LONG):
+        return Finding(2, claim, "not tested", _missing(points, CHAT, LONG))
     small = _dense_fitting_dp(points)
     rows = []
     trapped = 0
@@ -69,6 +78,8 @@ def finding2(points) -> Finding:
 
 def finding3(points) -> Finding:
     claim = "Tensor parallelism unlocks stranded memory, with sublinear gains, and a crossover near 32B."
+    if _missing(points, CHAT, LONG):
+        return Finding(3, claim, "not tested", _missing(points, CHAT, LONG))
     small = _dense_fitting_dp(points)
     rows, crossover = [], None
     unlock = sub = 0
@@ -118,6 +129,8 @@ def finding4(points) -> Finding:
         bw_bound += share >= 0.5
         rows.append(f"{w}: best {b.strategy} ({b.tokens_per_s_per_gpu:,.0f} tok/s/GPU), binds {b.bottleneck}, "
                     f"HBM + interconnect {share:.0%} of the step")
+    if not rows:
+        return Finding(4, claim, "not tested", "no layout of the 405B model fits this cluster")
     verdict = ("confirmed" if high_tp == len(rows) and bw_bound == len(rows)
                else "partly confirmed" if high_tp or bw_bound else "contradicted")
     head = (f"The best layout uses TP of 8 or more in {high_tp} of {len(rows)} workloads; HBM and interconnect take "
@@ -145,6 +158,8 @@ def finding5(points) -> Finding:
                     + (f" vs EP alone {ep_only.tokens_per_s_per_gpu:,.0f}" if ep_only else "")
                     + (f" vs TP/PP {tp_only.tokens_per_s_per_gpu:,.0f}" if tp_only else "")
                     + f"; latency + interconnect {sync:.0%} of the step, binds {b.bottleneck}")
+    if not rows:
+        return Finding(5, claim, "not tested", "no layout of DeepSeek-R1 fits this cluster")
     if hybrid == len(rows) and latency_bound == len(rows):
         verdict = "confirmed"
     elif hybrid:

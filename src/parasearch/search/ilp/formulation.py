@@ -9,6 +9,9 @@ disaggregated; per pool, y_p >= 0 integer nodes holding replicas smaller than a 
   KV transfer      R_dis * kv_bytes <= sum_{c prefill} link_c x_c   and the same for decode
   node packing     sum_{c big in p} (gpus_c / gpus_per_node) x_c + y_p <= nodes_p
                    sum_{c small in p} gpus_c x_c <= gpus_per_node * y_p
+  end-to-end SLO   a prefill p and a decode d whose TTFT_p + (output - 1) TPOT_d exceeds it are
+                   not both used (binary u_c >= x_c / bound_c, u_p + u_d <= 1)
+  GPU limits       min_gpus <= sum gpus_c x_c <= max_gpus (search limits, when given)
   objectives       goodput: max R (R <= target rate when one is given), then fewest GPUs
                    gpus / cost: min sum gpus_c x_c (x price) subject to R >= target rate
 
@@ -118,6 +121,21 @@ def solve(problem: Problem, cands: list[Candidate], *, objective: str, target_ra
         prob += pulp.lpSum((c.gpus // g) * x[i] for i, c in big) + y <= pool.nodes
         prob += pulp.lpSum(c.gpus * x[i] for i, c in small) <= g * y
     gpus = pulp.lpSum(c.gpus * x[i] for i, c in enumerate(cands) if i in x)
+    lim = problem.limits
+    if lim.max_gpus:
+        prob += gpus <= lim.max_gpus
+    if lim.min_gpus:
+        prob += gpus >= lim.min_gpus
+    e2e = problem.slo.e2e_s
+    if e2e and pre and dec:
+        tail = problem.workload.output_tokens - 1
+        clash = [(i, j) for i, p in pre for j, d in dec if p.ttft_s + tail * d.tpot_s > e2e]
+        used = {}
+        for i in {a for a, _ in clash} | {b for _, b in clash}:
+            used[i] = prob.add_variable(f"u{i}", cat="Binary")
+            prob += x[i] <= x[i].upBound * used[i]
+        for i, j in clash:
+            prob += used[i] + used[j] <= 1
 
     def price(c: Candidate) -> float:
         p = pools[c.pool].price_per_gpu_hour
@@ -138,18 +156,32 @@ def solve(problem: Problem, cands: list[Candidate], *, objective: str, target_ra
     status, gap = _run(prob, solver, time_limit)
     if status == "infeasible":
         return Allocation({}, 0.0, 0.0, 0.0, 0, None, status, None, time.perf_counter() - t0)
+    values = {i: v.value() or 0.0 for i, v in x.items()}
     if objective == "goodput" and fewest_gpus:
-        # Second stage: among plans that serve the best rate, the one with the fewest GPUs.
+        # Second stage: among plans that serve the best rate, the one with the fewest GPUs. If it
+        # does not come back with a plan, the first stage's plan stands.
         best = pulp.value(served) or 0.0
         prob.sense = pulp.LpMinimize
         prob.setObjective(gpus)
-        prob += served >= best * (1 - 1e-9) - 1e-12
-        status2, gap2 = _run(prob, solver, time_limit)
+        prob += served >= best * (1 - 1e-7) - 1e-9
+        try:
+            status2, gap2 = _run(prob, solver, time_limit)
+        except ParasearchError:
+            status2, gap2 = "infeasible", None
         if status2 != "infeasible":
+            values = {i: v.value() or 0.0 for i, v in x.items()}
             status, gap = (status if status2 == "optimal" else status2), (gap if status2 == "optimal" else gap2)
-    counts = {i: int(round(v.value() or 0)) for i, v in x.items() if (v.value() or 0) > 0.5}
+    counts = {i: int(round(v)) for i, v in values.items() if v > 0.5}
     agg_rate = sum(cands[i].rate * n for i, n in counts.items() if cands[i].role == "aggregated")
-    dis_rate = float(r_dis.value() or 0.0)
+    # The disaggregated rate the integer plan supports (never more than its prefill, decode and
+    # KV-transfer capacities allow).
+    caps = [sum(cands[i].rate * n for i, n in counts.items() if cands[i].role == role) for role in ("prefill", "decode")]
+    if kv_bytes > 0:
+        caps += [sum(cands[i].kv_link_bytes_per_s * n for i, n in counts.items() if cands[i].role == role) / kv_bytes
+                 for role in ("prefill", "decode")]
+    dis_rate = min(caps)
+    if objective == "goodput" and target_rate:
+        dis_rate = max(min(dis_rate, target_rate - agg_rate), 0.0)
     total_gpus = sum(cands[i].gpus * n for i, n in counts.items())
     prices = [pools[cands[i].pool].price_per_gpu_hour for i in counts]
     cost = (sum(pools[cands[i].pool].price_per_gpu_hour * cands[i].gpus * n for i, n in counts.items())

@@ -60,7 +60,11 @@ def _reason(problem: Problem, best: Allocation, agg: Allocation | None, dis: All
     def fmt(a: Allocation | None) -> str:
         if a is None or a.status == "infeasible":
             return "no feasible plan"
-        return f"{a.gpus} GPUs" if objective in ("gpus", "cost") and wl.arrival_rate else f"{a.served_rate:.3g} req/s"
+        if objective == "gpus" and wl.arrival_rate:
+            return f"{a.gpus} GPUs"
+        if objective == "cost" and wl.arrival_rate and a.cost_per_hour is not None:
+            return f"${a.cost_per_hour:,.2f}/h ({a.gpus} GPUs)"
+        return f"{a.served_rate:.3g} req/s"
 
     chosen = best.disaggregated_rate > 1e-9
     if chosen:
@@ -100,6 +104,14 @@ def ilp_search(problem: Problem) -> PlanResult:
         agg_only = solve(problem, agg_c, **kw, fewest_gpus=False) if agg_c else None
         dis_only = solve(problem, dis_c, **kw, fewest_gpus=False) if dis_c else None
     front = _sweep(problem, cands, kvb)
+    notes = []
+    if target and best.served_rate < target * (1 - 1e-6):
+        notes.append(f"the pools serve at most {best.served_rate:.4g} of the {target:g} req/s target within the SLOs "
+                     f"({best.served_rate / target:.0%})")
+    if problem.limits.dp:
+        notes.append("search.dp is ignored by the ILP: replica counts are what it decides")
+    if problem.slo.e2e_s and len(roles) > 1:
+        notes.append("the end-to-end SLO holds for every prefill/decode pairing the plan uses")
     plan = {
         "method": "ilp",
         "solver": o.solver,
@@ -128,6 +140,7 @@ def ilp_search(problem: Problem) -> PlanResult:
         },
         "pareto": front,
         "candidates": len(cands),
+        "notes": notes,
         "pools": [{"name": p.name, "hardware": p.hardware.name, "nodes": p.nodes, "gpus_per_node": p.gpus_per_node,
                    "price_per_gpu_hour": p.price_per_gpu_hour} for p in problem.pools],
     }
