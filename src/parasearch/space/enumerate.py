@@ -10,7 +10,7 @@ import numpy as np
 from ..catalog.models import ModelSpec
 from ..cost.layout import Layout
 from ..spec.problem import Pool, Problem, SearchLimits
-from .rules import attention_tp_ok, ffn_tp_ok
+from .rules import attention_tp_ok, divisors, ffn_tp_ok
 
 DEFAULT_MAX_BATCH = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048)
 DEFAULT_PP = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)
@@ -40,15 +40,11 @@ def replicas_that_fit(replica_gpus: int, pool: Pool) -> int:
     return pool.nodes // (replica_gpus // g)
 
 
-def _powers_and_divisors(n: int, limit: int) -> list[int]:
-    return [d for d in range(1, min(n, limit) + 1) if n % d == 0]
-
-
 def degree_candidates(model: ModelSpec, pool: Pool, limits: SearchLimits) -> dict[str, list]:
     g = pool.gpus
     heads = model.attention_heads
-    tp = list(limits.tp) if limits.tp else [t for t in _powers_and_divisors(heads, g)]
-    ep = list(limits.ep) if limits.ep else ([e for e in _powers_and_divisors(model.num_experts, g)]
+    tp = list(limits.tp) if limits.tp else [t for t in divisors(heads) if t <= g]
+    ep = list(limits.ep) if limits.ep else ([e for e in divisors(model.num_experts) if e <= g]
                                              if model.is_moe else [1])
     pp = list(limits.pp) if limits.pp else [p for p in DEFAULT_PP if p <= min(model.num_layers, g)]
     adp = list(limits.attn_dp) if limits.attn_dp else [False, True]
@@ -97,8 +93,6 @@ def enumerate_space(problem: Problem, pool: Pool | None = None) -> Space:
                 continue
             for mb in c["max_batch"]:
                 rows.append((tp, pp, ep, dp, adp, mb))
-    if not rows:
-        return Space(Layout.of(np.zeros(0, int), 1, 1, 1, False).take(slice(0, 0)), np.zeros(0), pool)
-    a = np.array(rows, dtype=np.int64)
+    a = np.array(rows, dtype=np.int64).reshape(-1, 6)
     layout = Layout(a[:, 0], a[:, 1], a[:, 2], a[:, 3], a[:, 4].astype(bool))
     return Space(layout, a[:, 5].astype(float), pool)
