@@ -19,6 +19,8 @@ class Engine:
     description: str
     small_kernels_per_layer: int
     small_kernels_final: int
+    small_kernels_per_moe_layer: int  # routing and token permutation around the expert GEMMs
+    moe_bytes_per_pair: float         # their traffic per (token, expert) pair, per unit of hidden size
     ew_hidden: float               # elementwise bytes per token per layer, per unit of hidden size
     ew_q_dim: float
     ew_kv_dim: float
@@ -67,6 +69,8 @@ def _from_doc(doc: _yaml.Located) -> Engine:
         name=str(d.get("name", "")), description=str(d.get("description", "")),
         small_kernels_per_layer=num("small_kernels_per_layer", integer=True, allow_zero=True),
         small_kernels_final=num("small_kernels_final", integer=True, allow_zero=True),
+        small_kernels_per_moe_layer=num("small_kernels_per_moe_layer", integer=True, allow_zero=True),
+        moe_bytes_per_pair=num("moe_bytes_per_pair", allow_zero=True),
         ew_hidden=num(ew, "hidden", allow_zero=True), ew_q_dim=num(ew, "q_dim", allow_zero=True),
         ew_kv_dim=num(ew, "kv_dim", allow_zero=True),
         ew_ffn_intermediate=num(ew, "ffn_intermediate", allow_zero=True),

@@ -191,6 +191,9 @@ def _ffn(c: Ctx, bd: Breakdown, ffn: FeedForward, tokens, total_tokens) -> np.nd
     kt = K.grouped_gemm(c.hw, active, tpe, h, ffn.expert_intermediate / lay.tp, weight_bytes=c.wb,
                         peak_flops=c.peak)
     bd.kernel(kt, 2.0 * (pairs > 0), c.launch)
+    # Routing and moving tokens to and from their experts (this GPU's share of the pairs).
+    moved = K.elementwise(c.hw, load * c.engine.moe_bytes_per_pair * h / lay.tp)
+    bd.kernel(moved, c.engine.small_kernels_per_moe_layer * (pairs > 0), c.launch)
     if ffn.num_shared_experts:
         inter = ffn.shared_intermediate / t_a
         c.gemm(bd, tokens, h, 2 * inter)
