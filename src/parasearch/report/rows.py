@@ -31,8 +31,9 @@ def why(ev: Evaluation, i: int) -> str:
     share = {r: float(getattr(bd, r)[i]) / total for r in RESOURCES}
     batch = int(s.batch[i])
     if b == "kv-capacity":
+        reserved = float(s.kv_reserved[i]) / ev.space.pool.hardware.hbm_bytes
         return (f"KV cache holds only {int(s.kv_limit[i])} sequences (cap {int(ev.space.max_batch[i])}); "
-                f"KV is {s.kv_share[i]:.0%} of memory")
+                f"their reserved pages fill {reserved:.0%} of memory")
     if b == "memory":
         return f"HBM bandwidth: {share['memory']:.0%} of each step streams weights and KV at batch {batch}"
     if b == "compute":

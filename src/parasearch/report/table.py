@@ -36,7 +36,8 @@ def pareto_table(problem: Problem, res: dict, console: Console) -> None:
         t.add_column(c, justify="left" if c in ("placement", "binds", "why") else "right",
                      overflow="fold" if c == "why" else "ellipsis")
     for k, r in enumerate(res["pareto"], 1):
-        cells = [str(k), r["placement"], str(r["gpus"]), f"{r['batch']}/{r['max_batch']}",
+        gpus = str(r["gpus"]) if r["gpus"] == problem.total_gpus else f"{r['gpus']}/{problem.total_gpus}"
+        cells = [str(k), r["placement"], gpus, f"{r['batch']}/{r['max_batch']}",
                  f"{r['output_tokens_per_s_per_gpu']:,.0f}", f"{r['tokens_per_s_per_user']:,.1f}", _s(r["ttft_s"]),
                  _s(r["tpot_s"])]
         if price:
