@@ -79,3 +79,11 @@ def test_unknown_model_lists_the_catalog():
     with pytest.raises(ModelError) as e:
         load_model("llama-9")
     assert "llama-3.1-70b" in e.value.one_line()
+
+
+@pytest.mark.parametrize("repo,name", [("meta-llama/Llama-3.1-70B-Instruct", "llama-3.1-70b"),
+                                       ("Qwen/Qwen2.5-32B", "qwen2.5-32b"),
+                                       ("mistralai/Mixtral-8x7B-v0.1", "mixtral-8x7b"),
+                                       ("deepseek-ai/DeepSeek-R1", "deepseek-r1")])
+def test_hugging_face_repo_ids_resolve_to_the_catalog(repo, name):
+    assert load_model(repo).name == name

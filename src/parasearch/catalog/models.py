@@ -278,10 +278,32 @@ def catalog_names() -> list[str]:
     return sorted(p.name[:-5] for p in root.iterdir() if p.name.endswith(".json"))
 
 
+_SUFFIXES = ("-instruct", "-chat", "-base", "-v0.1", "-fp8", "-bf16", "-hf")
+
+
+def catalog_alias(text: str) -> str | None:
+    """The catalog name for a Hugging Face repo id or a variant of it
+    (`meta-llama/Llama-3.1-70B-Instruct` -> `llama-3.1-70b`), if there is one."""
+    key = text.strip().split("/")[-1].lower()
+    if key.startswith("meta-"):
+        key = key[len("meta-"):]
+    changed = True
+    while changed:
+        changed = False
+        for suffix in _SUFFIXES:
+            if key.endswith(suffix):
+                key, changed = key[: -len(suffix)], True
+    return key if key in catalog_names() else None
+
+
 def load_model(name_or_path: str | Path) -> ModelSpec:
-    """A catalog name (`llama-3.1-70b`) or a path to a Hugging Face config.json (or its folder)."""
+    """A catalog name (`llama-3.1-70b`), a Hugging Face repo id of a catalog model, or a path to a
+    config.json (or its folder)."""
     text = str(name_or_path)
     path = Path(text)
+    if not path.exists() and path.suffix != ".json" and catalog_alias(text):
+        text = catalog_alias(text)
+        path = Path(text)
     looks_like_path = path.suffix == ".json" or "/" in text or path.exists()
     if not looks_like_path:
         key = text.lower()
