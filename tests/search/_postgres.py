@@ -53,8 +53,6 @@ class PostgresServer:
         return f"postgresql+psycopg2://postgres@/optuna?host={self.dir}&port={self.port}"
 
     def stop(self) -> None:
-        try:
-            self._run(self.pg_ctl, "-D", str(self.data), "-m", "immediate", "stop")
-        except Exception:
-            pass
+        subprocess.run([*self.as_user, self.pg_ctl, "-D", str(self.data), "-m", "immediate", "stop"],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120, check=False)
         shutil.rmtree(self.dir, ignore_errors=True)

@@ -17,27 +17,21 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-app.command("estimate")(estimate)
 
 
 def _register() -> None:
     from .calibrate import calibrate
     from .catalog import catalog
+    from .search import search
+    from .sweep import sweep
     from .validate import validate
 
+    app.command("search")(search)
+    app.command("estimate")(estimate)
     app.command("validate")(validate)
     app.command("calibrate")(calibrate)
+    app.command("sweep")(sweep)
     app.command("catalog")(catalog)
-    try:
-        from .search import search
-        app.command("search")(search)
-    except ImportError:  # pragma: no cover - while the search package is absent
-        pass
-    try:
-        from .sweep import sweep
-        app.command("sweep")(sweep)
-    except ImportError:  # pragma: no cover
-        pass
 
 
 _register()
