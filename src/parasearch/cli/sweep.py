@@ -29,6 +29,7 @@ def sweep(
 ) -> None:
     """Sweep model sizes x strategies x workloads; report throughput, TPOT, concurrency, KV share, what binds."""
     from ..study.findings import evaluate_findings
+    from ..catalog.models import load_model
     from ..study.sweep import DEFAULT_MODELS, WORKLOADS, run_sweep
 
     for name, v in (("--nodes", nodes), ("--gpus-per-node", gpus_per_node), ("--max-batch", max_batch)):
@@ -42,8 +43,8 @@ def sweep(
         if w not in WORKLOADS:
             raise ParasearchError(f"unknown workload {w!r}", hint="allowed: " + ", ".join(WORKLOADS))
     _, hw, eng = load_inputs(model_list[0], hardware, engine, calibration)
-    for m in model_list:
-        load_inputs(m, hardware, engine, None)  # fail early, one line, on an unknown model
+    for m in model_list[1:]:
+        load_model(m)  # fail early, one line, on an unknown model
     points = run_sweep(hw, eng, nodes=nodes, gpus_per_node=gpus_per_node, models=model_list, workloads=wl_list,
                        max_batch=max_batch, weights=weights, kv_cache=kv_cache)
     findings = evaluate_findings(points)

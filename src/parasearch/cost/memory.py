@@ -157,10 +157,14 @@ def page_round(context, block: int) -> np.ndarray:
     return np.ceil(np.asarray(context, float) / block) * block
 
 
+def sequences_that_fit(plan: MemoryPlan, per_seq: np.ndarray, layout: Layout) -> np.ndarray:
+    """Sequences of `per_seq` KV bytes per GPU one replica holds: each attention group its own."""
+    return np.floor(np.maximum(plan.kv_budget, 0) / per_seq) * layout.attn_groups
+
+
 def max_sequences(model: ModelSpec, hw: Hardware, engine: Engine, layout: Layout, weights: str, kv: str,
                   context, plan: MemoryPlan | None = None) -> np.ndarray:
-    """Most sequences of `context` tokens one replica can hold: each attention group holds its own."""
+    """Most sequences of `context` tokens (in whole KV pages) one replica can hold."""
     plan = plan or plan_memory(model, hw, engine, layout, weights)
     per_seq = kv_bytes_per_sequence(model, layout, kv, page_round(context, engine.kv_block_tokens))
-    per_group = np.floor(np.maximum(plan.kv_budget, 0) / per_seq)
-    return per_group * layout.attn_groups
+    return sequences_that_fit(plan, per_seq, layout)

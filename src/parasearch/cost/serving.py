@@ -17,7 +17,7 @@ from ..catalog.engines import Engine
 from ..catalog.hardware import Hardware
 from ..catalog.models import ModelSpec
 from .layout import Layout
-from .memory import MemoryPlan, kv_bytes_per_sequence, max_sequences, page_round, plan_memory
+from .memory import MemoryPlan, kv_bytes_per_sequence, page_round, plan_memory, sequences_that_fit
 from .precision import Precision
 from .step import StepCost, Tokens, decode_step, forward, micro_batches
 
@@ -71,7 +71,7 @@ def _admissible_batch(model, hw, engine, layout, prec, wl: Workload, max_batch):
     plan = plan_memory(model, hw, engine, layout, prec.weights)
     reserve_ctx = wl.input_tokens + (wl.reserved_output if engine.kv_reservation == "max" else wl.output_tokens / 2)
     per_seq = kv_bytes_per_sequence(model, layout, prec.kv_cache, page_round(reserve_ctx, engine.kv_block_tokens))
-    kv_limit = max_sequences(model, hw, engine, layout, prec.weights, prec.kv_cache, reserve_ctx, plan)
+    kv_limit = sequences_that_fit(plan, per_seq, layout)
     batch = np.minimum(max_batch, kv_limit)
     return plan, per_seq, kv_limit, np.maximum(batch, 1.0), batch >= 1
 
@@ -169,6 +169,6 @@ def prefill_only(model: ModelSpec, hw: Hardware, engine: Engine, layout: Layout,
     kv = kv_bytes_per_sequence(model, layout, prec.kv_cache, page_round(wl.input_tokens, engine.kv_block_tokens))
     fits = plan.fits & (kv * np.ceil(prompts / layout.attn_groups) <= np.maximum(plan.kv_budget, 0.0))
     fits &= prompts * wl.input_tokens <= max(engine.max_num_tokens, wl.input_tokens)
-    period = sc.tick * np.maximum(micro, 1)          # a new batch enters the pipeline every `period`
+    period = sc.tick * micro                         # a new batch enters the pipeline every `period`
     ttft = 0.5 * period + sc.through + (micro - 1) * sc.tick
     return RoleCapacity(fits, np.where(fits, prompts / period, 0.0), zero, ttft, prompts, sc.bottleneck.astype(str))

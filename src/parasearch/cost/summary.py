@@ -8,7 +8,7 @@ from ..catalog.engines import Engine
 from ..catalog.hardware import Hardware
 from ..catalog.models import ModelSpec
 from .layout import Layout
-from .memory import kv_bytes_per_sequence, kv_bytes_per_token, max_sequences, page_round, plan_memory
+from .memory import kv_bytes_per_sequence, kv_bytes_per_token, page_round, plan_memory, sequences_that_fit
 from .precision import Precision
 from .serving import Workload, serve
 from .step import RESOURCES, decode_step, prefill_step
@@ -36,8 +36,7 @@ def _memory(model, hw, engine, layout, prec, context, sequences) -> dict:
         "kv_budget_bytes_per_gpu": max(_f(plan.kv_budget), 0.0),
         "kv_bytes_per_token_per_gpu": _f(kv_bytes_per_token(model, layout, prec.kv_cache, context)),
         "kv_bytes_needed_per_gpu": _f(need),
-        "max_sequences_at_context": int(_f(max_sequences(model, hw, engine, layout, prec.weights, prec.kv_cache,
-                                                         context, plan))),
+        "max_sequences_at_context": int(_f(sequences_that_fit(plan, per_seq, layout))),
         "fits": bool(_f(plan.kv_budget) > 0 and _f(need) <= _f(plan.kv_budget)),
     }
 

@@ -15,6 +15,7 @@ from ..catalog.engines import Engine
 from ..catalog.hardware import Hardware
 from ..catalog.models import ModelSpec, load_model
 from ..cost.layout import Layout
+from ..cost.memory import attention_params_per_gpu
 from ..cost.precision import Precision
 from ..cost.serving import Workload, serve
 from ..cost.step import RESOURCES
@@ -101,13 +102,8 @@ def active_params(model: ModelSpec) -> float:
     total = 2.0 * model.vocab * h / 2  # the lm_head (the embedding lookup does no math)
     for idx in model.layer_group_index:
         g = model.groups[idx]
-        a = g.attention
-        if a.kind == "mla":
-            att = ((a.q_lora_rank or h) * a.num_heads * a.head_dim + h * a.q_lora_rank
-                   + h * (a.kv_lora_rank + a.qk_rope_head_dim)
-                   + a.kv_lora_rank * a.num_heads * (a.qk_nope_head_dim + a.v_head_dim) + a.num_heads * a.v_head_dim * h)
-        else:
-            att = h * (a.num_heads + 2 * a.num_kv_heads) * a.head_dim + a.num_heads * a.v_head_dim * h
+        split, replicated = attention_params_per_gpu(g.attention, h, np.ones(1, dtype=np.int64))
+        att = float(split[0] + replicated[0])
         f = g.ffn
         ffn = 3 * h * (f.intermediate if f.kind == "dense" else f.top_k * f.expert_intermediate + f.shared_intermediate)
         total += att + ffn

@@ -83,25 +83,24 @@ def pool_candidates(problem: Problem, pool: Pool, roles=ROLES, prune: bool = Tru
                   problem.workload.output_tokens_reserved)
     slo = problem.slo
     lay = sp.layout
-    gpus = lay.replica_gpus
     out: list[Candidate] = []
 
-    def add(role, mask, batch, rate, tpot, ttft, e2e, bott, link):
+    def add(role, lay, mask, batch, rate, tpot, ttft, e2e, bott, link):
         for i in np.flatnonzero(mask):
             out.append(Candidate(pool.name, role, int(lay.tp[i]), int(lay.pp[i]), int(lay.ep[i]), bool(lay.attn_dp[i]),
-                                 int(batch[i]), int(gpus[i]), float(rate[i]), float(tpot[i]), float(ttft[i]),
-                                 float(e2e[i]), float(link[i]), str(bott[i])))
+                                 int(batch[i]), int(lay.replica_gpus[i]), float(rate[i]), float(tpot[i]),
+                                 float(ttft[i]), float(e2e[i]), float(link[i]), str(bott[i])))
 
     if "aggregated" in roles:
         s = serve(m, hw, eng, lay, prec, wl, sp.max_batch)
         ok = s.fits & _within(slo.tpot_s, s.tpot_s) & _within(slo.ttft_s, s.ttft_s) & _within(slo.e2e_s, s.e2e_s)
-        add("aggregated", ok, sp.max_batch, s.output_tokens_per_s / wl.output_tokens, s.tpot_s, s.ttft_s, s.e2e_s,
+        add("aggregated", lay, ok, sp.max_batch, s.output_tokens_per_s / wl.output_tokens, s.tpot_s, s.ttft_s, s.e2e_s,
             s.bottleneck, np.zeros(len(sp)))
-    link = _link(problem, pool, gpus.astype(float))
+    link = _link(problem, pool, lay.replica_gpus.astype(float))
     if "decode" in roles:
         d = decode_only(m, hw, eng, lay, prec, wl, sp.max_batch)
         ok = d.fits & _within(slo.tpot_s, d.tpot_s)
-        add("decode", ok, sp.max_batch, d.requests_per_s, d.tpot_s, d.ttft_s, d.tpot_s * (wl.output_tokens - 1),
+        add("decode", lay, ok, sp.max_batch, d.requests_per_s, d.tpot_s, d.ttft_s, d.tpot_s * (wl.output_tokens - 1),
             d.bottleneck, link)
     if "prefill" in roles:
         # Prefill does not depend on the decode batch cap: one row per shape, several prompt batches.
@@ -114,14 +113,10 @@ def pool_candidates(problem: Problem, pool: Pool, roles=ROLES, prune: bool = Tru
                     np.repeat(sl.attn_dp, reps))
         b = np.tile(np.array(PREFILL_BATCHES, float), len(sl))
         pcap = prefill_only(m, hw, eng, rl, prec, wl, b)
-        xfer = kv_bytes_per_request(problem) / _link(problem, pool, rl.replica_gpus.astype(float))
-        ttft = pcap.ttft_s + xfer
+        plink = _link(problem, pool, rl.replica_gpus.astype(float))
+        ttft = pcap.ttft_s + kv_bytes_per_request(problem) / plink
         ok = pcap.fits & _within(slo.ttft_s, ttft)
-        for i in np.flatnonzero(ok):
-            out.append(Candidate(pool.name, "prefill", int(rl.tp[i]), int(rl.pp[i]), int(rl.ep[i]), bool(rl.attn_dp[i]),
-                                 int(b[i]), int(rl.replica_gpus[i]), float(pcap.requests_per_s[i]), 0.0, float(ttft[i]),
-                                 float(ttft[i]), float(_link(problem, pool, np.array([rl.replica_gpus[i]], float))[0]),
-                                 str(pcap.bottleneck[i])))
+        add("prefill", rl, ok, b, pcap.requests_per_s, pcap.tpot_s, ttft, ttft, pcap.bottleneck, plink)
     return prune_dominated(out) if prune else out
 
 
