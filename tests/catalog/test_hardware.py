@@ -1,7 +1,7 @@
 import pytest
 
 from parasearch.catalog import _yaml
-from parasearch.catalog.hardware import catalog_names, load_hardware
+from parasearch.catalog.hardware import _catalog_root, catalog_names, load_hardware
 from parasearch.errors import ParasearchError, SpecError
 
 REQUIRED = {"h100-sxm", "h200", "a100-sxm-80gb", "b200", "gb200", "mi300x", "mi325x", "l40s"}
@@ -22,8 +22,7 @@ def test_every_gpu_loads_with_sane_numbers(name):
 
 def test_every_number_in_hardware_files_has_a_provenance_comment():
     """Spec numbers carry a comment; the fitted/default efficiency block carries its `source`."""
-    from importlib import resources
-    root = resources.files("parasearch") / "hardware_catalog"
+    root = _catalog_root()
     for f in root.iterdir():
         if not f.name.endswith(".yaml"):
             continue
@@ -49,8 +48,7 @@ def test_yaml_reads_exponent_floats_without_a_dot():
 
 
 def test_hardware_file_errors_name_file_line_and_field(tmp_path):
-    from importlib import resources
-    text = (resources.files("parasearch") / "hardware_catalog" / "h100-sxm.yaml").read_text()
+    text = (_catalog_root() / "h100-sxm.yaml").read_text()
     lines = text.splitlines()
     n = next(i for i, line in enumerate(lines) if line.strip().startswith("hbm_bytes:"))
     lines[n] = "  hbm_bytes: -5"

@@ -91,8 +91,8 @@ def test_odd_problem_values(tmp_path):
 
 
 def test_bad_hardware_and_engine_numbers(tmp_path):
-    from importlib import resources
-    text = (resources.files("parasearch") / "hardware_catalog" / "h100-sxm.yaml").read_text()
+    from parasearch.catalog.hardware import _catalog_root
+    text = (_catalog_root() / "h100-sxm.yaml").read_text()
     p = tmp_path / "gpu.yaml"
     p.write_text(text.replace("gemm_bw: 0.8627", "gemm_bw: 0"))
     _one_line_error(*run_cli("estimate", "-m", "llama-3.1-8b", "-H", str(p), "--phase", "decode", "--batch", "1",

@@ -152,8 +152,17 @@ def _from_doc(doc: _yaml.Located) -> Hardware:
     )
 
 
+def _catalog_root():
+    """The shipped catalog: inside the installed wheel, or at the repository root of a source
+    checkout (an editable install maps only `src/`)."""
+    shipped = resources.files("parasearch") / "hardware_catalog"
+    if shipped.is_dir():
+        return shipped
+    return Path(__file__).resolve().parents[3] / "hardware_catalog"
+
+
 def catalog_names() -> list[str]:
-    root = resources.files("parasearch") / "hardware_catalog"
+    root = _catalog_root()
     return sorted(p.name[:-5] for p in root.iterdir() if p.name.endswith(".yaml"))
 
 
@@ -165,5 +174,5 @@ def load_hardware(name_or_path: str | Path) -> Hardware:
     key = text.lower()
     if key not in catalog_names():
         raise HardwareError(f"unknown hardware '{text}'", hint="catalog: " + ", ".join(catalog_names()))
-    res = resources.files("parasearch") / "hardware_catalog" / f"{key}.yaml"
+    res = _catalog_root() / f"{key}.yaml"
     return _from_doc(_yaml.loads(res.read_text(), f"hardware_catalog/{key}.yaml"))
