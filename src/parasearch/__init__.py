@@ -14,7 +14,7 @@ from .catalog.models import load_model
 from .cost.layout import Layout
 from .cost.precision import Precision
 from .cost.serving import Workload, serve
-from .cost.step import decode_step, prefill_step
+from .cost.iteration import decode_step, prefill_step
 from .errors import InfeasibleError, ParasearchError, SpecError
 from .search import run_search
 from .spec import load_problem

@@ -48,10 +48,11 @@ def test_engine_overrides_and_local_config_paths(tmp_path):
     (tmp_path / "m" / "config.json").write_text(cfg)
     f = tmp_path / "p.yaml"
     f.write_text("model: m/config.json\ncluster: {hardware: h100-sxm}\nworkload: {input_tokens: 8, output_tokens: 8}\n"
-                 "engine: {name: fused, kv_reservation: mean, max_num_tokens: 4096}\n")
+                 "engine: {name: trtllm, kv_reservation: mean, max_num_tokens: 4096}\n")
     p = load_problem(f)
-    assert p.model.num_layers == 32 and p.engine.name == "fused"
+    assert p.model.num_layers == 32 and p.engine.name == "trtllm"
     assert p.engine.kv_reservation == "mean" and p.engine.max_num_tokens == 4096
+    assert p.engine.kv_reserved_output == 0.5 and load_problem(f).engine.framework == "trtllm"
     json.loads(cfg)
 
 

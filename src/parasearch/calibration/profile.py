@@ -15,7 +15,7 @@ from ..errors import SpecError
 def save_profile(path: str | Path, hardware: str, eff: Efficiency, errors: dict[str, float]) -> None:
     doc = {
         "hardware": hardware,
-        "efficiency": asdict(eff),
+        "efficiency": {k: v for k, v in asdict(eff).items() if v is not None},
         "fit_median_abs_error": {k: round(v, 4) for k, v in errors.items()},
     }
     header = ("# parasearch calibration profile, written by `parasearch calibrate`.\n"

@@ -14,7 +14,7 @@ from ..catalog.hardware import Hardware
 from ..catalog.models import ModelSpec, load_model
 from ..cost.layout import Layout
 from ..cost.precision import KV_FORMATS, WEIGHT_FORMATS, Precision
-from ..cost.step import decode_step, prefill_step
+from ..cost.iteration import decode_step, prefill_step
 from ..errors import ParasearchError, SpecError
 from ..space.rules import placement_problems
 

@@ -1,4 +1,12 @@
-"""Serving-engine profiles (`engine_catalog/*.yaml`): what an engine runs besides GEMMs and attention."""
+"""Serving-engine profiles (`engine_catalog/*.yaml`): what an engine runs besides GEMMs and attention,
+and how it schedules: chunked prefill, KV admission, CUDA graphs, host overhead, pipeline and
+expert-parallel policy.
+
+A profile is data. The cost model reads these fields as mechanisms (e.g. "host work per step
+overlaps the GPU" or "steps above this batch run without CUDA graphs"); it never branches on an
+engine's name. Every number in a profile file carries a provenance under its `sources:` mapping
+(a document, or "fitted to ... of data/published"); the loader refuses a number without one.
+"""
 
 from __future__ import annotations
 
@@ -10,33 +18,126 @@ from typing import Any
 from ..errors import ParasearchError, SpecError
 from . import _yaml
 
-KV_RESERVATIONS = ("max", "mean")
+FRAMEWORKS = ("reference", "vllm", "sglang", "trtllm")
+# How an engine sizes its KV pool from its memory fraction f (docs/engines.md):
+#   free   (TensorRT-LLM): KV = f x (HBM - weights - workspace - runtime)
+#   total  (vLLM):         KV = f x HBM - weights - workspace - runtime
+#   static (SGLang):       KV = f x HBM - weights (workspace and runtime live in the rest)
+MEMORY_FRACTION_OF = ("free", "total", "static")
+DEFAULT_ENGINE = "vllm"
+# Profiles that were renamed: the old name still loads, and says what replaced it.
+ALIASES = {"fused": "trtllm"}
 
 
 @dataclass(frozen=True)
 class Engine:
     name: str
     description: str
+    framework: str                   # reference | vllm | sglang | trtllm: whose launch flags apply
+    version: str                     # the engine release this profile describes
+    # Kernels: launches and elementwise traffic besides GEMMs and attention.
     small_kernels_per_layer: int
     small_kernels_final: int
     small_kernels_per_moe_layer: int  # routing and token permutation around the expert GEMMs
     moe_bytes_per_pair: float         # their traffic per (token, expert) pair, per unit of hidden size
-    ew_hidden: float               # elementwise bytes per token per layer, per unit of hidden size
+    ew_hidden: float                  # elementwise bytes per token per layer, per unit of hidden size
     ew_q_dim: float
     ew_kv_dim: float
     ew_ffn_intermediate: float
     ew_final_hidden: float
-    decode_split_kv_tokens: int
-    kv_free_fraction: float
-    runtime_reserve_bytes: float
+    decode_split_kv_tokens: int       # split-KV (flash-decoding) chunk; 0: one block per (sequence, KV head)
+    sliding_window_kv: bool           # the KV manager frees pages outside a sliding window
+    # Scheduler.
+    max_batch: int                    # default cap on running sequences per scheduler (rank)
+    max_num_tokens: int               # tokens per step (chunked-prefill budget, decode tokens included)
+    kv_reserved_output: float         # share of a request's output tokens reserved at admission
+    cuda_graph_max_batch: int         # decode steps up to this batch replay CUDA graphs; 0: none
+    graphs_for_mixed_steps: bool      # steps that carry prompt chunks also replay graphs
+    # Memory.
+    memory_fraction: float            # see MEMORY_FRACTION_OF
+    memory_fraction_of: str
+    runtime_reserve_bytes: float      # CUDA context, NCCL/cuBLAS workspaces, graph pools
     kv_block_tokens: int
-    max_num_tokens: int
-    kv_reservation: str
-    a2a_bytes_per_element: float
+    # Host: the CPU work of one scheduler step (scheduling, input preparation, sampling, output).
+    host_step_s: float
+    host_per_seq_s: float             # grows with the sequences in the step
+    host_overlap: bool                # overlapped with the GPU's previous step (async scheduling)
+    eager_launch_s: float             # host cost of one kernel launch outside a CUDA graph
+    # Pipeline parallelism.
+    pp_micro_batches: bool            # the running batch is split into pp micro-batches in flight
+    # Mixture of experts.
+    a2a_bytes_per_element: float      # token dispatch format (1: FP8, DeepEP-style)
+    a2a_efficiency: float             # share of link bandwidth the all-to-all kernels reach
+    a2a_latency_s: float              # fixed cost of one dispatch or combine
+    routing_skew: float               # coefficient of variation of expert load (0: uniform routing)
+    moe_gemm_efficiency: float        # the engine's grouped expert GEMMs against the hardware's fit
+    gemm_efficiency: float            # its quantized (FP8/FP4) dense GEMMs against the hardware's fit
+    sources: tuple = ()               # (field path, provenance) pairs, as written in the file
+
+    @property
+    def kv_reservation(self) -> str:
+        """`max` when the whole output is reserved at admission (no eviction), else `mean`."""
+        return "max" if self.kv_reserved_output >= 1.0 else "mean"
+
+    def provenance(self, path: str) -> str | None:
+        return dict(self.sources).get(path)
 
     def with_overrides(self, **kw: Any) -> "Engine":
+        """A copy with some fields replaced (`None` values are ignored). `kv_reservation: max|mean`
+        and `kv_free_fraction` are accepted as the older spellings."""
+        kw = {k: v for k, v in kw.items() if v is not None}
+        if "kv_reservation" in kw:
+            kw["kv_reserved_output"] = 1.0 if kw.pop("kv_reservation") == "max" else 0.5
+        if "kv_free_fraction" in kw:
+            kw["memory_fraction"], kw["memory_fraction_of"] = kw.pop("kv_free_fraction"), "free"
         known = {f.name for f in fields(self)}
-        return replace(self, **{k: v for k, v in kw.items() if k in known and v is not None})
+        return replace(self, **{k: v for k, v in kw.items() if k in known})
+
+
+# (YAML path, field, kind, lower bound, upper bound). Kinds: int, num, bool, text, choice.
+_FIELDS: tuple[tuple[str, str, str, float, float], ...] = (
+    ("kernels.small_kernels_per_layer", "small_kernels_per_layer", "int", 0, 1000),
+    ("kernels.small_kernels_final", "small_kernels_final", "int", 0, 1000),
+    ("kernels.small_kernels_per_moe_layer", "small_kernels_per_moe_layer", "int", 0, 1000),
+    ("kernels.moe_bytes_per_pair", "moe_bytes_per_pair", "num", 0, 1000),
+    ("kernels.elementwise_bytes_per_token.hidden", "ew_hidden", "num", 0, 1000),
+    ("kernels.elementwise_bytes_per_token.q_dim", "ew_q_dim", "num", 0, 1000),
+    ("kernels.elementwise_bytes_per_token.kv_dim", "ew_kv_dim", "num", 0, 1000),
+    ("kernels.elementwise_bytes_per_token.ffn_intermediate", "ew_ffn_intermediate", "num", 0, 1000),
+    ("kernels.elementwise_bytes_per_token.final_hidden", "ew_final_hidden", "num", 0, 1000),
+    ("kernels.decode_split_kv_tokens", "decode_split_kv_tokens", "int", 0, 10_000_000),
+    ("kernels.sliding_window_kv", "sliding_window_kv", "bool", 0, 0),
+    ("scheduler.max_batch", "max_batch", "int", 1, 1_000_000),
+    ("scheduler.max_num_tokens", "max_num_tokens", "int", 1, 10_000_000),
+    ("scheduler.kv_reserved_output", "kv_reserved_output", "num", 0, 1),
+    ("scheduler.cuda_graph_max_batch", "cuda_graph_max_batch", "int", 0, 1_000_000),
+    ("scheduler.graphs_for_mixed_steps", "graphs_for_mixed_steps", "bool", 0, 0),
+    ("memory.fraction", "memory_fraction", "num", 0.01, 1),
+    ("memory.fraction_of", "memory_fraction_of", "choice", 0, 0),
+    ("memory.runtime_reserve_bytes", "runtime_reserve_bytes", "num", 0, 1e12),
+    ("memory.kv_block_tokens", "kv_block_tokens", "int", 1, 1_000_000),
+    ("host.step_s", "host_step_s", "num", 0, 1.0),
+    ("host.per_seq_s", "host_per_seq_s", "num", 0, 0.01),
+    ("host.overlap", "host_overlap", "bool", 0, 0),
+    ("host.eager_launch_s", "eager_launch_s", "num", 0, 0.01),
+    ("pipeline.micro_batches", "pp_micro_batches", "bool", 0, 0),
+    ("moe.a2a_bytes_per_element", "a2a_bytes_per_element", "num", 0.25, 4),
+    ("moe.a2a_efficiency", "a2a_efficiency", "num", 0.01, 1),
+    ("moe.a2a_latency_s", "a2a_latency_s", "num", 0, 0.1),
+    ("moe.routing_skew", "routing_skew", "num", 0, 10),
+    ("moe.gemm_efficiency", "moe_gemm_efficiency", "num", 0.05, 2),
+    ("gemm.quantized_efficiency", "gemm_efficiency", "num", 0.05, 2),
+)
+NUMERIC_PATHS = tuple(p for p, _, kind, _, _ in _FIELDS if kind in ("int", "num"))
+
+
+def _get(d: Any, path: str) -> Any:
+    cur = d
+    for k in path.split("."):
+        if not isinstance(cur, dict) or k not in cur:
+            return None
+        cur = cur[k]
+    return cur
 
 
 def _from_doc(doc: _yaml.Located) -> Engine:
@@ -44,45 +145,38 @@ def _from_doc(doc: _yaml.Located) -> Engine:
     if not isinstance(d, dict):
         raise SpecError("an engine file must be a mapping", file=doc.file, line=1)
 
-    def num(*path: str, integer: bool = False, allow_zero: bool = False) -> Any:
-        cur: Any = d
-        for k in path:
-            cur = cur.get(k) if isinstance(cur, dict) else None
-        ok = (isinstance(cur, (int, float)) and not isinstance(cur, bool) and math.isfinite(cur)
-              and (cur > 0 or (allow_zero and cur == 0)))
-        if not ok or (integer and int(cur) != cur):
-            raise SpecError(f"must be a {'non-negative' if allow_zero else 'positive'} "
-                            f"{'integer' if integer else 'number'}, got {cur!r}",
-                            file=doc.file, line=doc.line_of(path), field=".".join(path))
-        return int(cur) if integer else float(cur)
+    def fail(path: str, msg: str):
+        raise SpecError(msg, file=doc.file, line=doc.line_of(tuple(path.split("."))), field=path)
 
-    res = d.get("kv_reservation", "max")
-    if res not in KV_RESERVATIONS:
-        raise SpecError(f"must be one of {', '.join(KV_RESERVATIONS)}, got {res!r}", file=doc.file,
-                        line=doc.line_of(("kv_reservation",)), field="kv_reservation")
-    frac = num("kv_free_fraction")
-    if frac > 1:
-        raise SpecError("must be at most 1", file=doc.file, line=doc.line_of(("kv_free_fraction",)),
-                        field="kv_free_fraction")
-    ew = "elementwise_bytes_per_token"
-    return Engine(
-        name=str(d.get("name", "")), description=str(d.get("description", "")),
-        small_kernels_per_layer=num("small_kernels_per_layer", integer=True, allow_zero=True),
-        small_kernels_final=num("small_kernels_final", integer=True, allow_zero=True),
-        small_kernels_per_moe_layer=num("small_kernels_per_moe_layer", integer=True, allow_zero=True),
-        moe_bytes_per_pair=num("moe_bytes_per_pair", allow_zero=True),
-        ew_hidden=num(ew, "hidden", allow_zero=True), ew_q_dim=num(ew, "q_dim", allow_zero=True),
-        ew_kv_dim=num(ew, "kv_dim", allow_zero=True),
-        ew_ffn_intermediate=num(ew, "ffn_intermediate", allow_zero=True),
-        ew_final_hidden=num(ew, "final_hidden", allow_zero=True),
-        decode_split_kv_tokens=num("decode_split_kv_tokens", integer=True, allow_zero=True),
-        kv_free_fraction=frac,
-        runtime_reserve_bytes=num("runtime_reserve_bytes", allow_zero=True),
-        kv_block_tokens=num("kv_block_tokens", integer=True),
-        max_num_tokens=num("max_num_tokens", integer=True),
-        kv_reservation=res,
-        a2a_bytes_per_element=num("a2a_bytes_per_element"),
-    )
+    sources = d.get("sources") or {}
+    if not isinstance(sources, dict):
+        fail("sources", "must be a mapping of field path to provenance")
+    values: dict[str, Any] = {}
+    for path, name, kind, lo, hi in _FIELDS:
+        v = _get(d, path)
+        if v is None:
+            fail(path, "missing")
+        if kind == "bool":
+            if not isinstance(v, bool):
+                fail(path, f"must be true or false, got {v!r}")
+        elif kind == "choice":
+            if v not in MEMORY_FRACTION_OF:
+                fail(path, f"must be one of {', '.join(MEMORY_FRACTION_OF)}, got {v!r}")
+        else:
+            ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and lo <= v <= hi
+            if not ok or (kind == "int" and int(v) != v):
+                what = "an integer" if kind == "int" else "a number"
+                fail(path, f"must be {what} from {lo:g} to {hi:g}, got {v!r}")
+            v = int(v) if kind == "int" else float(v)
+            if not str(sources.get(path, "")).strip():
+                fail(path, "has no provenance: add it under `sources:` (a document, or what it was fitted to)")
+        values[name] = v
+    framework = d.get("framework")
+    if framework not in FRAMEWORKS:
+        fail("framework", f"must be one of {', '.join(FRAMEWORKS)}, got {framework!r}")
+    return Engine(name=str(d.get("name", "")), description=str(d.get("description", "")),
+                  framework=framework, version=str(d.get("version", "")),
+                  sources=tuple((str(k), str(v)) for k, v in sources.items()), **values)
 
 
 def catalog_names() -> list[str]:
@@ -90,12 +184,43 @@ def catalog_names() -> list[str]:
     return sorted(p.name[:-5] for p in root.iterdir() if p.name.endswith(".yaml"))
 
 
+def resolve_name(name: str) -> tuple[str, str | None]:
+    """(catalog name, a note when an old alias was used)."""
+    if name in ALIASES:
+        new = ALIASES[name]
+        return new, f"engine '{name}' was replaced by per-engine profiles; using '{new}' (see `parasearch catalog engines`)"
+    return name, None
+
+
 def load_engine(name_or_path: str) -> Engine:
+    """An engine profile: a catalog name (`vllm`, `sglang`, `trtllm`, `reference`) or a path to a
+    profile YAML of the same form."""
     text = str(name_or_path)
     if text.endswith((".yaml", ".yml")) or "/" in text:
         return _from_doc(_yaml.load(text))
+    text, _ = resolve_name(text)
     if text not in catalog_names():
-        raise ParasearchError(f"unknown engine '{text}'", hint="catalog: " + ", ".join(catalog_names())
+        raise ParasearchError(f"unknown engine '{name_or_path}'", hint="catalog: " + ", ".join(catalog_names())
                               + "; or a path to an engine YAML")
     res = resources.files("parasearch") / "engine_catalog" / f"{text}.yaml"
     return _from_doc(_yaml.loads(res.read_text(), f"engine_catalog/{text}.yaml"))
+
+
+def to_yaml(engine: Engine, header: str = "") -> str:
+    """The profile as a YAML file of the catalog's form (every number with its provenance)."""
+    import yaml
+
+    doc: dict[str, Any] = {"name": engine.name, "framework": engine.framework, "version": engine.version,
+                           "description": engine.description}
+    for path, name, _, _, _ in _FIELDS:
+        cur = doc
+        *parents, leaf = path.split(".")
+        for p in parents:
+            cur = cur.setdefault(p, {})
+        v = getattr(engine, name)
+        cur[leaf] = float(f"{v:.4g}") if isinstance(v, float) else v
+    sources = dict(engine.sources)
+    doc["sources"] = {p: sources.get(p, "") for p in NUMERIC_PATHS}
+    text = yaml.safe_dump(doc, sort_keys=False, width=110, allow_unicode=True)
+    lines = "".join(f"# {h}\n" if h else "#\n" for h in header.splitlines()) if header else ""
+    return lines + text

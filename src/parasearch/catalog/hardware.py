@@ -36,7 +36,29 @@ class Efficiency:
     elementwise_bw: float = 0.9       # fraction of hbm_bytes_per_s for elementwise kernels (copy)
     kernel_launch_s: float = 2.0e-6   # device time of a tiny kernel inside a CUDA graph
     host_dispatch_s: float = 2.0e-5   # eager per-call host overhead seen in kernel timings (not used in graphs)
+    # Plateau compute efficiency of FP8 and FP4 GEMMs, as fractions of those peaks; fitted on their
+    # own (quantized kernels reach a different share of their peak than bf16). None: gemm_flops.
+    gemm_flops_fp8: float | None = None
+    gemm_flops_fp4: float | None = None
+    # Their ramp: the token count at which compute efficiency is half its plateau (quantized
+    # kernels tile M more coarsely, so small batches fill them less). None: gemm_m_half.
+    gemm_m_half_fp8: float | None = None
+    gemm_m_half_fp4: float | None = None
     source: str = "defaults"
+
+    def gemm_flops_for(self, fmt: str) -> float:
+        """Plateau efficiency of a GEMM whose math runs in `fmt` (bf16, fp8 or fp4)."""
+        own = {"fp8": self.gemm_flops_fp8, "fp4": self.gemm_flops_fp4}.get(fmt)
+        return own if own is not None else self.gemm_flops
+
+    def gemm_m_half_for(self, fmt: str) -> float:
+        own = {"fp8": self.gemm_m_half_fp8, "fp4": self.gemm_m_half_fp4}.get(fmt)
+        return own if own is not None else self.gemm_m_half
+
+    @property
+    def is_default(self) -> bool:
+        """Carried over from other GPUs rather than fitted to this one."""
+        return self.source.startswith("DEFAULT")
 
 
 @dataclass(frozen=True)
@@ -57,14 +79,19 @@ class Hardware:
     power_w: float
     efficiency: Efficiency
     scale_up_spans_nodes: bool = False  # the domain reaches across nodes (GB200 NVL72 trays)
+    family: str = ""                  # architecture generation: hopper, blackwell, ampere, ada, cdna3
+
+    def math_format(self, precision: str) -> str:
+        """The format GEMMs on `precision` weights compute in: that one, or the next wider one the
+        chip has (FP8 checkpoints on an A100 run weight-only, with bf16 math)."""
+        for p in PRECISIONS[PRECISIONS.index(precision)::-1]:
+            if self.flops_per_s.get(p):
+                return p
+        raise ParasearchError(f"{self.name} has no peak FLOP/s for {precision}")
 
     def peak_flops(self, precision: str) -> float:
         """Dense peak for a precision; a precision the chip lacks runs at the next wider one."""
-        for p in PRECISIONS[PRECISIONS.index(precision)::-1]:
-            v = self.flops_per_s.get(p)
-            if v:
-                return float(v)
-        raise ParasearchError(f"{self.name} has no peak FLOP/s for {precision}")
+        return float(self.flops_per_s[self.math_format(precision)])
 
     def with_efficiency(self, eff: Efficiency) -> "Hardware":
         return replace(self, efficiency=eff)
@@ -149,6 +176,7 @@ def _from_doc(doc: _yaml.Located) -> Hardware:
         power_w=_num(doc, ("power_w",)),
         efficiency=efficiency_from_mapping(doc),
         scale_up_spans_nodes=bool((d.get("scale_up") or {}).get("spans_nodes", False)),
+        family=str(d.get("family") or ""),
     )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -87,6 +87,11 @@ class ModelSpec:
     @property
     def kv_heads(self) -> int:
         return self.groups[0].attention.num_kv_heads
+
+    def without_windows(self) -> "ModelSpec":
+        """The same model with every sliding-window layer attending the full context."""
+        groups = tuple(replace(g, attention=replace(g.attention, window=None)) for g in self.groups)
+        return replace(self, groups=groups)
 
 
 class ModelError(ParasearchError):

@@ -22,6 +22,11 @@ err = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
 
 
 def load_inputs(model: str, hardware: str, engine: str, calibration: str | None) -> tuple[ModelSpec, Hardware, Engine]:
+    from ..catalog.engines import resolve_name
+
+    note = resolve_name(engine)[1]
+    if note:
+        err.print(f"note: {note}")
     return load_model(model), apply_profile(load_hardware(hardware), calibration), load_engine(engine)
 
 

@@ -1,4 +1,10 @@
-"""`parasearch calibrate`: fit efficiency parameters to the user's own measurements."""
+"""`parasearch calibrate`: fit the oracle to your own measurements.
+
+- kernels.json (kernel timings): the GPU's kernel efficiencies, as a calibration profile.
+- step-time CSV: three composition parameters of one GPU, as a calibration profile.
+- published-throughput CSV (data/published/throughput.csv's columns): an engine profile's
+  constants, written as a complete engine profile YAML to use with --engine.
+"""
 
 from __future__ import annotations
 
@@ -8,19 +14,37 @@ from typing import Optional
 import typer
 
 from ..errors import ParasearchError
-from ._common import err, print_json, write_file
+from ._common import err, out, print_json, write_file
 
 
 def calibrate(
-    file: str = typer.Argument(..., help="Kernel timings (kernels.json) or whole-model step times (validate CSV)."),
-    hardware: str = typer.Option(..., "--hardware", "-H", help="The GPU the measurements ran on."),
+    file: str = typer.Argument(..., help="Kernel timings (kernels.json), step times (validate CSV) or published "
+                                         "serving throughput (the columns of data/published/throughput.csv)."),
+    hardware: Optional[str] = typer.Option(None, "--hardware", "-H", help="Kernel and step-time fits: the GPU "
+                                           "the measurements ran on."),
     output: str = typer.Option(..., "-o", "--output", help="Profile YAML to write."),
-    engine: str = typer.Option("reference", help="Whole-model fits: engine for rows without an engine column."),
+    engine: str = typer.Option("reference", help="Step-time fits: engine for rows without an engine column. "
+                               "Throughput fits: the engine profile to refit (vllm, sglang, trtllm or a YAML)."),
+    fit: Optional[list[str]] = typer.Option(None, "--fit", help="Throughput fits: a constant to fit as "
+                                            "FIELD=LOW:HIGH (repeatable); default: host overhead, and the kernel "
+                                            "factors the rows can inform."),
     start: Optional[str] = typer.Option(None, "--from", help="Start from this profile instead of the catalog's values."),
     as_json: bool = typer.Option(False, "--json", help="Print the fitted values as JSON."),
 ) -> None:
-    """Fit the oracle to your engine: kernel efficiencies from kernels.json, or launch cost and
-    memory/compute scale from whole-model rows. Use the result with --calibration."""
+    """Fit the oracle to your engine: kernel efficiencies from kernels.json, launch cost and
+    memory/compute scale from step times, or an engine profile's constants from serving throughput.
+    Use the result with --calibration (GPU profiles) or --engine (engine profiles)."""
+    from ..calibration.published import looks_published
+
+    if file.endswith(".csv") and looks_published(file):
+        _engine_fit(file, engine, fit or [], output, as_json)
+        return
+    if not hardware:
+        raise ParasearchError("kernel and step-time fits need --hardware (the GPU the measurements ran on)")
+    _gpu_fit(file, hardware, output, engine, start, as_json)
+
+
+def _gpu_fit(file: str, hardware: str, output: str, engine: str, start: str | None, as_json: bool) -> None:
     from ..calibration.fit import fit_kernels, fit_whole_model  # scipy: only when fitting
     from ..calibration.measurements import read_kernels
     from ..calibration.profile import apply_profile, save_profile
@@ -56,3 +80,98 @@ def calibrate(
         for k, v in errors.items():
             err.print(f"{k}: median |error| {v:.1%}")
         err.print(f"wrote {output}")
+
+
+def _parse_fit(spec: str, engine: str):
+    from ..calibration.serving_fit import Param
+
+    field, _, bounds = spec.partition("=")
+    lo, _, hi = bounds.partition(":")
+    try:
+        lo_f, hi_f = float(lo), float(hi)
+    except ValueError:
+        lo_f = hi_f = float("nan")
+    if not field or not (0 < lo_f < hi_f < float("inf")):
+        raise ParasearchError(f"--fit {spec!r} is not FIELD=LOW:HIGH with 0 < LOW < HIGH",
+                              hint="e.g. --fit host_per_seq_s=1e-7:1e-4")
+    return Param(engine, field.strip(), lo_f, hi_f)
+
+
+def _engine_fit(file: str, engine_name: str, fit_specs: list[str], output: str, as_json: bool) -> None:
+    from dataclasses import fields, replace
+
+    import numpy as np
+
+    from ..calibration.published import estimate_published, load_inputs, read_published
+    from ..calibration.serving_fit import default_params, fit, influence, start
+    from ..catalog.engines import Engine, load_engine, to_yaml
+    from ..catalog.hardware import load_hardware
+    from ..catalog.models import load_model
+
+    base = load_engine(engine_name)
+    rows = [r for r in read_published(file) if r.engine == base.framework]
+    if not rows:
+        raise ParasearchError(f"{file} has no rows of engine '{base.framework}'",
+                              hint="the engine column must match the profile's framework")
+    models, hws, _ = load_inputs(rows, file, load_model, load_hardware, load_engine)
+    key = "__fit__"
+    engines = {base.framework: replace(base, name=key)}
+    kinds = {"always"}
+    kinds |= {"quantized"} if any(hws[r.hardware].math_format(r.weights) != "bf16" for r in rows) else set()
+    kinds |= {"moe"} if any(models[r.model].is_moe for r in rows) else set()
+    kinds |= {"attention-dp"} if any(r.attn_dp for r in rows) else set()
+    params = [_parse_fit(s, base.framework) for s in fit_specs] or default_params(base.framework, kinds)
+    known = {f.name for f in fields(Engine)}
+    for p in params:
+        if p.field not in known or not isinstance(getattr(base, p.field), (int, float)):
+            raise ParasearchError(f"--fit {p.field}: not a numeric engine constant")
+    measured = np.array([r.measured for r in rows])
+    ok = np.isfinite(estimate_published(rows, models, hws, engines, file))
+    rows = [r for r, k in zip(rows, ok) if k]
+    measured = measured[ok]
+    if len(rows) < len(params):
+        raise ParasearchError(f"{len(rows)} usable rows cannot fit {len(params)} constants",
+                              hint="add rows or fit fewer constants with --fit")
+
+    def predict(e, h):
+        return estimate_published(rows, models, h, e, file)
+
+    x0 = start(params, engines, hws)
+    res = fit(params, predict, measured, engines, hws, max_nfev=400)
+    loo = influence(res, predict, measured, x0)
+    before = float(np.median(np.abs(np.expm1(res.before))))
+    after = float(np.median(np.abs(np.expm1(res.after))))
+    fitted = res.engines[base.framework]
+    note = f"fitted to {len(rows)} rows of {Path(file).name} by `parasearch calibrate` (bounds in log space)"
+    sources = dict(base.sources)
+    for p in params:
+        sources[_path_of(p.field)] = note
+    fitted = replace(fitted, name=f"{base.name}-calibrated", sources=tuple(sources.items()),
+                     description=f"{base.description}; constants refitted to {Path(file).name}")
+    write_file(output, "the engine profile", lambda path: Path(path).write_text(to_yaml(
+        fitted, f"Engine profile refitted by `parasearch calibrate {Path(file).name} --engine {engine_name}`.\n"
+                f"Median |error| on its {len(rows)} rows: {before:.1%} before, {after:.1%} after.")))
+    table = [{**row, "start": float(s), "median_error_without": w}
+             for row, s, w in zip(res.table(), x0, loo)]
+    if as_json:
+        print_json({"engine": base.name, "rows": len(rows), "median_error_before": before,
+                    "median_error_after": after, "parameters": table, "output": output})
+        return
+    from rich.table import Table
+
+    t = Table(title=f"{base.name}: {len(rows)} rows, median |error| {before:.1%} -> {after:.1%}",
+              title_justify="left")
+    for col in ("constant", "start", "fitted", "bounds", "error if reset"):
+        t.add_column(col, justify="left" if col == "constant" else "right")
+    for r in table:
+        flag = " (at bound)" if r["at_bound"] else ""
+        t.add_row(r["parameter"].split(":", 1)[1], f"{r['start']:.4g}", f"{r['value']:.4g}{flag}",
+                  f"{r['lower']:g}..{r['upper']:g}", f"{r['median_error_without']:.1%}")
+    out.print(t)
+    err.print(f"wrote {output} (use it with --engine {output})")
+
+
+def _path_of(field: str) -> str:
+    from ..catalog.engines import _FIELDS
+
+    return next(p for p, name, *_ in _FIELDS if name == field)

@@ -41,6 +41,8 @@ def search(
         raise ParasearchError(f"--solver {solver!r} is not a solver", hint="allowed: cbc, highs")
     problem = load_problem(problem_file, overrides={"trials": trials, "seed": seed, "sampler": sampler,
                                                     "storage": storage, "study": study})
+    for note in problem.extras.get("notes", []):
+        err.print(f"note: {note}")
     if time_limit or solver:
         from dataclasses import replace
         problem = replace(problem, ilp=replace(problem.ilp, time_limit_s=time_limit or problem.ilp.time_limit_s,

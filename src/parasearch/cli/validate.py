@@ -1,4 +1,9 @@
-"""`parasearch validate`: the oracle's step times next to whole-model measurements."""
+"""`parasearch validate`: the oracle next to measurements, row by row and per category.
+
+Two formats: whole-model step times (hardware,model,phase,batch,context,step_time_s,...) and
+published serving throughput (the columns of data/published/throughput.csv), each row run with
+its own engine profile.
+"""
 
 from __future__ import annotations
 
@@ -8,33 +13,66 @@ import numpy as np
 import typer
 from rich.table import Table
 
-from ..calibration.profile import load_profile
-from ..calibration.whole_model import estimate_rows, load_row_inputs, read_rows
-from ..catalog.engines import load_engine
-from ..catalog.hardware import load_hardware
 from ..errors import ParasearchError
-from ._common import fmt_s, out, print_json
+from ._common import err, fmt_s, out, print_json, write_file
+
+SPLITS = ("all", "fit", "check")
 
 
 def validate(
-    file: str = typer.Argument(..., help="CSV: hardware,model,phase,batch,context,step_time_s[,tp,pp,ep,weights,kv_cache,engine]."),
-    engine: str = typer.Option("reference", help="Engine for rows without an engine column. Default: reference, "
-                               "the PyTorch harness the shipped calibration data come from."),
+    files: list[str] = typer.Argument(..., metavar="FILE.csv...",
+                                      help="Step times (hardware,model,phase,batch,context,step_time_s,...) or "
+                                           "published throughput (the columns of data/published/throughput.csv)."),
+    engine: str = typer.Option("reference", help="Step-time rows without an engine column: this engine. Default: "
+                               "reference, the PyTorch harness the shipped calibration data come from. "
+                               "Throughput rows always use their own engine column."),
     calibration: Optional[str] = typer.Option(None, help="Calibration profile applied to rows of its hardware."),
+    split: str = typer.Option("all", help="Throughput rows: all, fit (rows the shipped profiles were fitted on) "
+                              "or check (never fitted; data/published/README.md says which is which)."),
+    summary: bool = typer.Option(False, "--summary", help="Throughput rows: only the per-category table."),
+    bands: Optional[str] = typer.Option(None, help="Throughput rows: write the error-band table (check rows) here."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Compare estimates with measured step times; report the median and max absolute % error."""
-    rows = read_rows(file)
-    profile = load_profile(calibration) if calibration else None
-    if profile and profile[0] and not any(r.hardware == profile[0] for r in rows):
-        raise ParasearchError(f"the profile is for '{profile[0]}', which no row of {file} uses")
+    """Compare estimates with measurements: per-row ratios, then the median and spread per category
+    (engine, GPU family, dense/MoE, layout kind) for throughput, or median and max error for step times."""
+    from ..calibration.published import looks_published
 
-    def hw_loader(name: str):
+    if split not in SPLITS:
+        raise ParasearchError(f"--split {split!r} is not a split", hint="allowed: " + ", ".join(SPLITS))
+    kinds = {looks_published(f) for f in files}
+    if len(kinds) > 1:
+        raise ParasearchError("give either step-time CSVs or published-throughput CSVs, not both")
+    if kinds == {True}:
+        _throughput(files, calibration, split, summary, bands, as_json)
+    else:
+        if bands or split != "all" or summary:
+            raise ParasearchError("--bands, --split and --summary apply to published-throughput CSVs only")
+        for f in files:
+            _steps(f, engine, calibration, as_json)
+
+
+def _hardware_loader(calibration: str | None):
+    from ..calibration.profile import load_profile
+    from ..catalog.hardware import load_hardware
+
+    profile = load_profile(calibration) if calibration else None
+
+    def load(name: str):
         hw = load_hardware(name)
-        if profile and (profile[0] in (None, hw.name)):
+        if profile and profile[0] in (None, hw.name):
             hw = hw.with_efficiency(profile[1])
         return hw
+    return load, profile
 
+
+def _steps(file: str, engine: str, calibration: str | None, as_json: bool) -> None:
+    from ..calibration.whole_model import estimate_rows, load_row_inputs, read_rows
+    from ..catalog.engines import load_engine
+
+    rows = read_rows(file)
+    hw_loader, profile = _hardware_loader(calibration)
+    if profile and profile[0] and not any(r.hardware == profile[0] for r in rows):
+        raise ParasearchError(f"the profile is for '{profile[0]}', which no row of {file} uses")
     models, hws, engines = load_row_inputs(rows, file, hw_loader, lambda e: load_engine(e or engine))
     est = estimate_rows(rows, models, hws, engines, file)
     meas = np.array([r.step_time_s for r in rows])
@@ -58,3 +96,98 @@ def validate(
     out.print(t)
     out.print(f"median |error| {summary['median_abs_pct_error']:.1f}%   max |error| {summary['max_abs_pct_error']:.1f}%"
               f"   mean error {summary['mean_pct_error']:+.1f}%  ({len(rows)} rows)")
+
+
+def _throughput(files: list[str], calibration: str | None, split: str, summary: bool, bands_out: str | None,
+                as_json: bool) -> None:
+    from ..calibration import bands as B
+    from ..calibration.published import (estimate_published, load_inputs, read_published, split_of,
+                                         unsupported)
+    from ..catalog.engines import load_engine
+    from ..catalog.models import load_model
+
+    hw_loader, _ = _hardware_loader(calibration)
+    rows, est, where = [], [], []
+    skipped: dict[str, int] = {}
+    for f in files:
+        rs = read_published(f)
+        models, hws, engines = load_inputs(rs, f, load_model, hw_loader, load_engine)
+        e = estimate_published(rs, models, hws, engines, f)
+        for i, reason in unsupported(rs, models).items():
+            skipped[reason] = skipped.get(reason, 0) + 1
+        for r, x in zip(rs, e):
+            if np.isfinite(x) and (split == "all" or split_of(r) == split):
+                rows.append(r)
+                est.append(float(x))
+                where.append((f, hws[r.hardware].family, "MoE" if models[r.model].is_moe else "dense"))
+    if not rows:
+        raise ParasearchError(f"no {split} rows to validate" if split != "all" else "no row could be estimated")
+    est_a = np.array(est)
+    ratio = est_a / np.array([r.measured for r in rows])
+    keys = [(r.engine, fam, moe, r.layout_kind) for r, (_, fam, moe) in zip(rows, where)]
+    table = B.build(list(zip(keys, ratio)))
+    categories = _categories(table)
+    overall = _stats(ratio)
+    if bands_out:
+        check = [(k, x) for k, x, r in zip(keys, ratio, rows) if split_of(r) == "check"]
+        write_file(bands_out, "the error bands", lambda p: open(p, "w").write(B.to_csv(B.build(check))))
+        err.print(f"wrote {bands_out} ({len(check)} check rows)")
+    for reason, n in skipped.items():
+        err.print(f"skipped {n} row(s) parasearch cannot lay out: {reason}")
+    if as_json:
+        print_json({"rows": [{"file": f, "line": r.line, "source": r.source, "engine": r.engine,
+                              "engine_version": r.engine_version, "model": r.model, "hardware": r.hardware,
+                              "family": fam, "moe": moe == "MoE", "layout": r.layout_kind, "tp": r.tp, "pp": r.pp,
+                              "ep": r.ep, "dp": r.dp, "attn_dp": r.attn_dp, "input_tokens": r.input_tokens,
+                              "output_tokens": r.output_tokens, "measured": r.measured, "predicted": e,
+                              "ratio": float(x), "split": split_of(r)}
+                             for r, e, x, (f, fam, moe) in zip(rows, est, ratio, where)],
+                    "categories": categories, "overall": overall})
+        return
+    if not summary:
+        t = Table(title="predicted / measured output tokens/s", title_justify="left")
+        for col in ("line", "engine", "model", "GPU", "layout", "in/out", "measured", "predicted", "ratio", "half"):
+            t.add_column(col, justify="left" if col in ("engine", "model", "GPU", "layout", "half") else "right")
+        for r, e, x in zip(rows, est, ratio):
+            color = "green" if abs(x - 1) <= 0.15 else ("yellow" if abs(x - 1) <= 0.25 else "red")
+            lay = f"TP{r.tp}" + (f" PP{r.pp}" if r.pp > 1 else "") + (f" EP{r.ep}" if r.ep > 1 else "") \
+                + (" +attnDP" if r.attn_dp else "") + (f" x{r.dp}" if r.dp > 1 else "")
+            t.add_row(str(r.line), f"{r.engine} {r.engine_version}".strip(), r.model, r.hardware, lay,
+                      f"{r.input_tokens:g}/{r.output_tokens:g}", f"{r.measured:,.0f}", f"{e:,.0f}",
+                      f"[{color}]{x:.2f}[/]", split_of(r))
+        out.print(t)
+    _category_table(categories)
+    out.print(f"all rows: median ratio {overall['median_ratio']:.2f}, median |error| {overall['median_error']:.1%}, "
+              f"{overall['within_25']:.0%} within ±25%  ({overall['rows']} rows, split: {split})")
+
+
+def _stats(ratio: np.ndarray) -> dict:
+    err = np.abs(ratio - 1.0)
+    return {"rows": int(ratio.size), "median_ratio": float(np.median(ratio)), "median_error": float(np.median(err)),
+            "p10_ratio": float(np.percentile(ratio, 10)), "p90_ratio": float(np.percentile(ratio, 90)),
+            "within_25": float(np.mean(err <= 0.25))}
+
+
+def _categories(table: list[dict]) -> list[dict]:
+    """The one-dimensional categories (engine, GPU family, dense/MoE, layout) from the band rows."""
+    from ..calibration.bands import ANY, KEYS
+
+    out = []
+    for dim in KEYS:
+        for r in table:
+            if r[dim] != ANY and all(r[k] == ANY for k in KEYS if k != dim):
+                out.append({"dimension": dim, "value": r[dim], "rows": r["rows"], "median_ratio": r["median_ratio"],
+                            "error_68": r["error_68"], "error_90": r["error_90"]})
+    return out
+
+
+def _category_table(categories: list[dict]) -> None:
+    t = Table(title="per category", title_justify="left")
+    for col in ("dimension", "value", "rows", "median ratio", "68% within", "90% within"):
+        t.add_column(col, justify="left" if col in ("dimension", "value") else "right")
+    for c in categories:
+        ok = 0.8 <= c["median_ratio"] <= 1.25
+        t.add_row(c["dimension"], c["value"], str(c["rows"]),
+                  f"[{'green' if ok else 'red'}]{c['median_ratio']:.2f}[/]", f"±{c['error_68']:.0%}",
+                  f"±{c['error_90']:.0%}")
+    out.print(t)

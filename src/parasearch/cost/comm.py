@@ -30,13 +30,13 @@ def allreduce(hw: Hardware, n, nbytes) -> tuple[np.ndarray, np.ndarray]:
     return np.where(active, up + out, 0.0), np.where(active, lat, 0.0)
 
 
-def alltoall(hw: Hardware, n, bytes_per_gpu) -> tuple[np.ndarray, np.ndarray]:
+def alltoall(hw: Hardware, n, bytes_per_gpu, efficiency: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(bandwidth seconds, latency seconds) for each GPU to send `bytes_per_gpu` spread evenly
-    over the other n - 1 GPUs."""
+    over the other n - 1 GPUs; `efficiency` (share of link bandwidth) is the kernel's when it has one."""
     n = np.asarray(n, dtype=np.int64)
     b = np.asarray(bytes_per_gpu, dtype=float)
     local, nodes = _split(hw, n)
-    eff = hw.collective_efficiency
+    eff = efficiency or hw.collective_efficiency
     remote_share = np.where(n > 1, (n - local) / np.maximum(n - 1, 1), 0.0)
     t_up = b * (1 - remote_share) / (hw.scale_up_bytes_per_s * eff)
     t_out = b * remote_share / (hw.scale_out_bytes_per_s * eff)

@@ -37,22 +37,26 @@ def _pnorm(a: np.ndarray, b: np.ndarray, p: float) -> np.ndarray:
 
 
 def gemm(hw: Hardware, m, k, n, *, weight_bytes: float, peak_flops: float,
-         act_bytes: float = 2.0, eff: Efficiency | None = None) -> KernelTime:
-    """Y[m, n] = X[m, k] @ W[k, n]^T with W stored at `weight_bytes` per element."""
+         act_bytes: float = 2.0, eff: Efficiency | None = None, flops_eff: float | None = None,
+         m_half: float | None = None) -> KernelTime:
+    """Y[m, n] = X[m, k] @ W[k, n]^T with W stored at `weight_bytes` per element. `flops_eff` and
+    `m_half` replace the plateau compute efficiency and its ramp (quantized GEMMs have their own)."""
     e = eff or hw.efficiency
     m = np.asarray(m, dtype=float)
     flops = 2.0 * m * k * n
     traffic = (m * k + m * n) * act_bytes + np.asarray(k, float) * n * weight_bytes
     t_mem = traffic / (hw.hbm_bytes_per_s * e.gemm_bw)
     m_safe = np.where(m > 0, m, 1.0)
-    ramp = np.where(m > 0, m_safe / (m_safe + e.gemm_m_half), 1.0)
-    t_comp = flops / (peak_flops * e.gemm_flops * ramp)
+    ramp = np.where(m > 0, m_safe / (m_safe + (e.gemm_m_half if m_half is None else m_half)), 1.0)
+    t_comp = flops / (peak_flops * (flops_eff or e.gemm_flops) * ramp)
     return KernelTime(_pnorm(t_mem, t_comp, e.gemm_blend_p), t_comp, t_mem)
 
 
 def grouped_gemm(hw: Hardware, experts, tokens_per_expert, hidden, inter, *, weight_bytes: float,
-                 peak_flops: float, act_bytes: float = 2.0, eff: Efficiency | None = None) -> KernelTime:
-    """One MoE layer's local experts, SwiGLU: hidden -> 2*inter -> hidden, as two grouped GEMMs."""
+                 peak_flops: float, act_bytes: float = 2.0, eff: Efficiency | None = None,
+                 scale: float = 1.0) -> KernelTime:
+    """One MoE layer's local experts, SwiGLU: hidden -> 2*inter -> hidden, as two grouped GEMMs.
+    `scale` multiplies both efficiencies (an engine's expert kernels against the fitted ones)."""
     e = eff or hw.efficiency
     experts = np.asarray(experts, float)
     tpe = np.asarray(tokens_per_expert, float)
@@ -60,10 +64,10 @@ def grouped_gemm(hw: Hardware, experts, tokens_per_expert, hidden, inter, *, wei
     weights = experts * 3.0 * hidden * inter * weight_bytes
     acts = experts * tpe * (hidden + 2 * inter + inter + hidden) * act_bytes
     flops = experts * tpe * 2.0 * 3.0 * hidden * inter
-    t_mem = (weights + acts) / (hw.hbm_bytes_per_s * e.grouped_bw)
+    t_mem = (weights + acts) / (hw.hbm_bytes_per_s * min(e.grouped_bw * scale, 1.0))
     tpe_safe = np.where(tpe > 0, tpe, 1.0)
     ramp = np.where(tpe > 0, tpe_safe / (tpe_safe + e.grouped_m_half), 1.0)
-    t_comp = flops / (peak_flops * e.grouped_flops * ramp)
+    t_comp = flops / (peak_flops * min(e.grouped_flops * scale, 1.0) * ramp)
     return KernelTime(_pnorm(t_mem, t_comp, e.grouped_blend_p), t_comp, t_mem)
 
 

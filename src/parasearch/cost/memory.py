@@ -19,6 +19,14 @@ from .precision import bytes_per
 BF16 = 2.0
 
 
+def realized(model: ModelSpec, engine: Engine) -> ModelSpec:
+    """The model as the engine runs it: sliding windows count only where the engine's KV manager
+    frees the pages outside them (otherwise the layers attend and store the full context)."""
+    if engine.sliding_window_kv or all(g.attention.window is None for g in model.groups):
+        return model
+    return model.without_windows()
+
+
 def kv_heads_per_gpu(att: Attention, tp: np.ndarray) -> np.ndarray:
     """GQA KV heads held by one GPU: split while tp <= KV heads, then replicated (one head each)."""
     if att.kind == "mla":
@@ -146,11 +154,20 @@ class MemoryPlan:
 
 
 def plan_memory(model: ModelSpec, hw: Hardware, engine: Engine, layout: Layout, weights: str) -> MemoryPlan:
+    """Bytes per GPU for weights, workspace, runtime and the KV pool, sized the engine's way
+    (`Engine.memory_fraction_of`). A negative budget means the weights do not fit."""
     w = weight_bytes_per_gpu(model, layout, weights)
     act = activation_bytes(model, layout, engine)
-    free = hw.hbm_bytes - w - act - engine.runtime_reserve_bytes
-    budget = np.where(free > 0, free * engine.kv_free_fraction, free)
-    return MemoryPlan(w, act, engine.runtime_reserve_bytes, budget, hw.hbm_bytes)
+    reserve = engine.runtime_reserve_bytes
+    f = engine.memory_fraction
+    free = hw.hbm_bytes - w - act - reserve
+    if engine.memory_fraction_of == "free":
+        budget = np.where(free > 0, free * f, free)
+    elif engine.memory_fraction_of == "total":
+        budget = np.minimum(f * hw.hbm_bytes - w - act - reserve, free)
+    else:  # static: the pool and the weights share f of memory; workspace and runtime the rest
+        budget = np.where(free > 0, np.minimum(f * hw.hbm_bytes - w, free), free)
+    return MemoryPlan(w, act, reserve, budget, hw.hbm_bytes)
 
 
 def page_round(context, block: int) -> np.ndarray:

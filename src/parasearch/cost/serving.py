@@ -1,10 +1,21 @@
-"""Steady-state serving of a workload by continuous (in-flight) batching.
+"""Steady-state serving of a workload by continuous (in-flight) batching, scheduled the engine's way.
 
-Each replica keeps `batch` sequences in flight. The batch is the smallest of the engine's cap,
-what the KV cache can hold (each admitted sequence reserves its pages), and, with an arrival
-rate, what the traffic sustains (Little's law). Every iteration advances each sequence by one
-token and mixes in the prompt work of the sequences that replace finished ones (chunked prefill):
-on average batch * input / output prompt tokens per iteration.
+Each replica keeps `batch` sequences in flight: the smallest of the cap, what the KV cache admits
+(each admitted sequence reserves its prompt and `kv_reserved_output` of its output in pages) and,
+with an arrival rate, what the traffic sustains (Little's law).
+
+Chunked prefill: every step carries the decode tokens of the running sequences; steps with room
+left in the engine's token budget (`max_num_tokens`) also carry prompt chunks of newly admitted
+requests ("mixed" steps). In one request lifetime a rank prefills batch x input prompt tokens.
+A prompt longer than the room is spread over several steps, each chunk attending to the chunks
+before it. With attention data parallelism every rank schedules its own sequences, but all ranks
+meet in every MoE layer, so a step is as slow as its slowest rank: it is mixed when any rank
+carries a chunk.
+
+Latencies: TPOT is a request's lifetime without its own prefill, over its output tokens (at
+batch 1, one decode step); TTFT is half a step of waiting plus the steps that carry the prompt's
+chunks, through every pipeline stage, plus M/D/1 admission queueing when an arrival rate is given.
+Workload fields may be arrays (one value per placement).
 """
 
 from __future__ import annotations
@@ -16,10 +27,11 @@ import numpy as np
 from ..catalog.engines import Engine
 from ..catalog.hardware import Hardware
 from ..catalog.models import ModelSpec
+from .iteration import decode_step, engine_step, micro_batches
 from .layout import Layout
-from .memory import MemoryPlan, kv_bytes_per_sequence, page_round, plan_memory, sequences_that_fit
+from .memory import MemoryPlan, kv_bytes_per_sequence, page_round, plan_memory, realized, sequences_that_fit
 from .precision import Precision
-from .step import StepCost, Tokens, decode_step, forward, micro_batches
+from .step import StepCost, Tokens
 
 
 @dataclass(frozen=True)
@@ -30,8 +42,8 @@ class Workload:
     arrival_rate: float | None = None    # requests per second for the whole group, None: saturate
 
     @property
-    def reserved_output(self) -> float:
-        return self.output_tokens_reserved or self.output_tokens
+    def reserved_output(self):
+        return self.output_tokens if self.output_tokens_reserved is None else self.output_tokens_reserved
 
 
 @dataclass
@@ -48,86 +60,133 @@ class Serving:
     kv_share: np.ndarray             # share of HBM the KV cache of the running batch takes
     kv_reserved: np.ndarray          # bytes per GPU reserved for the running batch (pages held)
     memory: MemoryPlan
-    step: StepCost
+    step: StepCost                   # a decode step of the running batch
     fits: np.ndarray
     utilization: np.ndarray          # offered load / capacity (arrival rate given), else 1
 
 
-def _mixed_step(model, hw, engine, layout, prec, batch, wl: Workload) -> tuple[StepCost, np.ndarray]:
-    """One iteration for `batch` sequences per replica, micro-batched over pipeline stages."""
-    micro, per = micro_batches(layout, batch)
-    ctx = wl.input_tokens + wl.output_tokens / 2.0
-    prompts = per / wl.output_tokens
-    sc = forward(model, hw, engine, layout, prec, Tokens(per, ctx, prompts, wl.input_tokens))
-    cycle = np.maximum(micro, layout.pp)
-    return StepCost(sc.tick * cycle, sc.through, sc.breakdown.scaled(cycle)), per
+@dataclass
+class Lifetime:
+    """One request lifetime of a replica at a given batch: its steps and what they take."""
+
+    steps: np.ndarray        # steps in a lifetime
+    mixed: np.ndarray        # of which carry prompt chunks (on some rank)
+    seconds: np.ndarray      # time of the whole lifetime
+    decode: StepCost         # a pure decode step
+    prefill: StepCost        # a mixed step
+    chunks: np.ndarray       # steps one prompt is spread over
+    own_mixed: np.ndarray    # mixed steps one request's own prompt accounts for
+
+
+def _n(x, n: int) -> np.ndarray:
+    return np.broadcast_to(np.asarray(x, float), (n,))
+
+
+def lifetime(model: ModelSpec, hw: Hardware, engine: Engine, layout: Layout, prec: Precision, wl: Workload,
+             batch) -> Lifetime:
+    n = len(layout)
+    inp, out = _n(wl.input_tokens, n), np.maximum(_n(wl.output_tokens, n), 1.0)
+    groups = layout.attn_groups.astype(float)
+    b = np.maximum(_n(batch, n), 1.0)
+    rank = np.ceil(b / groups)
+    budget = float(engine.max_num_tokens)
+    room = np.maximum(budget - rank, 1.0)                # prompt tokens a step can still take on a rank
+    piece = np.minimum(inp, room)                        # one prompt, or one chunk of a long one
+    chunks = np.ceil(inp / room)
+    life = out + chunks
+    # Prompt tokens per mixed step: at least one piece, at most the room; in between, what arrives.
+    fill = np.clip(rank * inp / life, piece, room)
+    mixed_rank = rank * inp / fill                       # mixed steps per rank per lifetime
+    steps = np.maximum(life, mixed_rank)                 # more when prefill cannot keep up
+    share = np.minimum(mixed_rank / steps, 1.0)
+    mixed = steps * (1.0 - (1.0 - share) ** groups)      # steps in which some rank carries a chunk
+    dec = b * out / steps                                # sequences decoding in a step
+    ctx = inp + out / 2.0
+    pctx = np.where(inp > room, (inp - piece) / 2.0, 0.0)  # mean cached prefix of a chunk
+    pieces_busy = fill / piece
+    pieces_all = mixed_rank * groups * fill / np.maximum(mixed, 1e-9) / piece
+    zero = np.zeros(n)
+    dstep = engine_step(model, hw, engine, layout, prec, Tokens(dec, ctx, zero, zero))
+    pstep = engine_step(model, hw, engine, layout, prec, Tokens(dec, ctx, pieces_all, piece, pctx, pieces_busy))
+    seconds = mixed * pstep.tick + (steps - mixed) * dstep.tick
+    return Lifetime(steps, mixed, seconds, dstep, pstep, chunks, inp / fill)
 
 
 def _admissible_batch(model, hw, engine, layout, prec, wl: Workload, max_batch):
-    """(memory plan, KV bytes reserved per sequence, KV-limited batch, batch, fits): each admitted
-    sequence reserves its pages (input + output under the `max` policy, the mean context otherwise)."""
+    """(memory plan, KV bytes reserved per sequence, KV-limited batch, batch, fits)."""
     n = len(layout)
-    max_batch = np.broadcast_to(np.asarray(max_batch, float), (n,))
+    max_batch = _n(max_batch, n)
     plan = plan_memory(model, hw, engine, layout, prec.weights)
-    reserve_ctx = wl.input_tokens + (wl.reserved_output if engine.kv_reservation == "max" else wl.output_tokens / 2)
+    r = engine.kv_reserved_output
+    reserved_out = _n(wl.reserved_output, n) if r >= 1.0 else r * _n(wl.output_tokens, n)
+    reserve_ctx = _n(wl.input_tokens, n) + reserved_out
     per_seq = kv_bytes_per_sequence(model, layout, prec.kv_cache, page_round(reserve_ctx, engine.kv_block_tokens))
     kv_limit = sequences_that_fit(plan, per_seq, layout)
     batch = np.minimum(max_batch, kv_limit)
     return plan, per_seq, kv_limit, np.maximum(batch, 1.0), batch >= 1
 
 
+def _rate_batch(model, hw, engine, layout, prec, wl: Workload, cap: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(batch, utilization) a Poisson-free steady flow of `wl.arrival_rate` needs: Little's law,
+    batch = rate x lifetime(batch). A lifetime grows about linearly with the batch, so the fixed
+    point is solved from the two ends (batch 1 and the cap) and refined once by a secant step."""
+    rate = wl.arrival_rate / layout.dp
+    one = lifetime(model, hw, engine, layout, prec, wl, 1.0).seconds
+    full = lifetime(model, hw, engine, layout, prec, wl, cap).seconds
+    utilization = rate * full / cap               # offered load over what the capped batch serves
+
+    def solve(b0, t0, b1, t1):
+        slope = np.where(b1 > b0, (t1 - t0) / np.maximum(b1 - b0, 1e-9), 0.0)
+        denom = 1.0 - rate * slope
+        b = np.where(denom > 0, rate * (t0 - slope * b0) / np.maximum(denom, 1e-12), cap)
+        return np.clip(b, 1.0, cap)
+
+    b = solve(1.0, one, cap, full)
+    mid = lifetime(model, hw, engine, layout, prec, wl, b).seconds
+    upper = b < rate * mid                        # the fixed point lies above b
+    b = np.where(upper, solve(b, mid, cap, full), solve(1.0, one, b, mid))
+    return np.ceil(np.clip(b, 1.0, cap)), utilization
+
+
 def serve(model: ModelSpec, hw: Hardware, engine: Engine, layout: Layout, prec: Precision, wl: Workload,
           max_batch) -> Serving:
+    """Steady-state serving of `wl` by each placement of `layout` with at most `max_batch`
+    sequences in flight per replica: throughput, latencies, the batch held and what binds."""
+    model = realized(model, engine)
     n = len(layout)
-    max_batch = np.broadcast_to(np.asarray(max_batch, float), (n,))
+    max_batch = _n(max_batch, n)
     plan, per_seq, kv_limit, batch, fits = _admissible_batch(model, hw, engine, layout, prec, wl, max_batch)
-
     utilization = np.ones(n)
     if wl.arrival_rate:
-        # Little's law: sequences in flight = arrival rate x time in decode. Iterate to the fixed
-        # point (step time grows with batch), never above the memory/cap limit.
-        rate = wl.arrival_rate / layout.dp
-        cap_step, _ = _mixed_step(model, hw, engine, layout, prec, batch, wl)
-        capacity = batch / cap_step.tick / wl.output_tokens
-        utilization = rate / capacity
-        need = batch.copy()
-        for _ in range(30):
-            st, _ = _mixed_step(model, hw, engine, layout, prec, need, wl)
-            new = np.minimum(batch, np.maximum(np.ceil(rate * wl.output_tokens * st.tick), 1.0))
-            if np.array_equal(new, need):
-                break
-            need = new
-        batch = need
+        batch, utilization = _rate_batch(model, hw, engine, layout, prec, wl, batch)
 
-    step, per = _mixed_step(model, hw, engine, layout, prec, batch, wl)
-    tpot = step.tick
-    # A new prompt waits on average half an iteration, then runs through every stage beside the
-    # running micro-batch, in chunks of at most max_num_tokens.
-    chunk = np.minimum(wl.input_tokens, np.maximum(engine.max_num_tokens - per, 1.0))
-    chunks = np.ceil(wl.input_tokens / chunk)
-    first = forward(model, hw, engine, layout, prec, Tokens(per, wl.input_tokens, np.ones(n), chunk))
-    ttft = 0.5 * tpot + chunks * first.through
+    lt = lifetime(model, hw, engine, layout, prec, wl, batch)
+    out = np.maximum(_n(wl.output_tokens, n), 1.0)
+    tpot = (lt.seconds - lt.own_mixed * lt.prefill.tick) / out
+    ttft = 0.5 * lt.seconds / lt.steps + (lt.chunks - 1.0) * lt.prefill.tick + lt.prefill.through
     if wl.arrival_rate:
         rho = np.minimum(utilization, 0.999)
-        ttft = ttft + rho / (2.0 * (1.0 - rho)) * chunks * first.through  # M/D/1 queueing for admission
-    e2e = ttft + (wl.output_tokens - 1) * tpot
-    replica_tps = batch / tpot
+        ttft = ttft + rho / (2.0 * (1.0 - rho)) * lt.chunks * lt.prefill.tick  # M/D/1 wait for admission
+    e2e = ttft + (out - 1.0) * tpot
+    replica_tps = batch * out / lt.seconds
     tps = np.where(fits, replica_tps * layout.dp, 0.0)
     per_gpu = tps / layout.gpus
 
-    live_ctx = wl.input_tokens + wl.output_tokens / 2.0
-    kv_live = kv_bytes_per_sequence(model, layout, prec.kv_cache, live_ctx) * np.ceil(batch / layout.attn_groups)
+    live_ctx = _n(wl.input_tokens, n) + out / 2.0
+    held = np.ceil(batch / layout.attn_groups)
+    kv_live = kv_bytes_per_sequence(model, layout, prec.kv_cache, live_ctx) * held
     kv_share = kv_live / hw.hbm_bytes
-    kv_reserved = per_seq * np.ceil(batch / layout.attn_groups)
 
-    bottleneck = step.bottleneck.astype(object)
+    # What binds: the resource the steps spend most on, unless the KV cache caps the batch.
+    bd = lt.decode.breakdown.scaled(lt.steps - lt.mixed).plus(lt.prefill.breakdown.scaled(lt.mixed))
+    bottleneck = bd.bottleneck().astype(object)
     capacity_bound = fits & (kv_limit < max_batch) & (batch >= kv_limit)
     bottleneck = np.where(capacity_bound, "kv-capacity", bottleneck)
     bottleneck = np.where(fits, bottleneck, np.where(plan.fits, "kv-capacity", "weights-memory"))
     return Serving(batch=np.where(fits, batch, 0.0), kv_limit=kv_limit, tpot_s=tpot, ttft_s=ttft, e2e_s=e2e,
                    output_tokens_per_s=tps, per_gpu=per_gpu, per_user=np.where(fits, 1.0 / tpot, 0.0),
-                   bottleneck=bottleneck.astype(str), kv_share=kv_share, kv_reserved=np.where(fits, kv_reserved, 0.0),
-                   memory=plan, step=step, fits=fits,
+                   bottleneck=bottleneck.astype(str), kv_share=kv_share,
+                   kv_reserved=np.where(fits, per_seq * held, 0.0), memory=plan, step=lt.decode, fits=fits,
                    utilization=utilization)
 
 
@@ -146,29 +205,42 @@ class RoleCapacity:
 def decode_only(model: ModelSpec, hw: Hardware, engine: Engine, layout: Layout, prec: Precision, wl: Workload,
                 max_batch) -> RoleCapacity:
     """A decode replica: sequences arrive with their prompt's KV cache already built elsewhere."""
+    model = realized(model, engine)
     n = len(layout)
-    max_batch = np.broadcast_to(np.asarray(max_batch, float), (n,))
+    max_batch = _n(max_batch, n)
     _, _, kv_limit, batch, fits = _admissible_batch(model, hw, engine, layout, prec, wl, max_batch)
-    sc = decode_step(model, hw, engine, layout, prec, batch, wl.input_tokens + wl.output_tokens / 2)
+    out = np.maximum(_n(wl.output_tokens, n), 1.0)
+    sc = decode_step(model, hw, engine, layout, prec, batch, _n(wl.input_tokens, n) + out / 2)
     tpot = sc.tick
     bottleneck = np.where(fits & (kv_limit < max_batch), "kv-capacity", sc.bottleneck)
-    return RoleCapacity(fits, np.where(fits, batch / tpot / wl.output_tokens, 0.0), tpot, np.zeros(n), batch,
+    return RoleCapacity(fits, np.where(fits, batch / tpot / out, 0.0), tpot, np.zeros(n), batch,
                         bottleneck.astype(str))
 
 
 def prefill_only(model: ModelSpec, hw: Hardware, engine: Engine, layout: Layout, prec: Precision, wl: Workload,
                  prompts) -> RoleCapacity:
-    """A prefill replica running `prompts` prompts per forward pass (micro-batched over stages).
-    A prompt waits on average half a pass before it starts, then runs through every stage."""
+    """A prefill replica running `prompts` whole prompts per step (micro-batched over stages).
+    A prompt waits on average half a period before it starts, then runs through every stage."""
+    model = realized(model, engine)
     n = len(layout)
-    prompts = np.broadcast_to(np.asarray(prompts, float), (n,))
+    prompts = _n(prompts, n)
+    inp = _n(wl.input_tokens, n)
     plan = plan_memory(model, hw, engine, layout, prec.weights)
-    micro, per = micro_batches(layout, prompts)
+    micro = micro_batches(engine, layout, prompts)
     zero = np.zeros(n)
-    sc = forward(model, hw, engine, layout, prec, Tokens(zero, zero, per, wl.input_tokens))
-    kv = kv_bytes_per_sequence(model, layout, prec.kv_cache, page_round(wl.input_tokens, engine.kv_block_tokens))
+    sc = engine_step(model, hw, engine, layout, prec, Tokens(zero, zero, prompts, inp))
+    kv = kv_bytes_per_sequence(model, layout, prec.kv_cache, page_round(inp, engine.kv_block_tokens))
     fits = plan.fits & (kv * np.ceil(prompts / layout.attn_groups) <= np.maximum(plan.kv_budget, 0.0))
-    fits &= prompts * wl.input_tokens <= max(engine.max_num_tokens, wl.input_tokens)
-    period = sc.tick * micro                         # a new batch enters the pipeline every `period`
-    ttft = 0.5 * period + sc.through + (micro - 1) * sc.tick
+    fits &= prompts * inp <= np.maximum(engine.max_num_tokens, inp)
+    # Prompts do not wait on each other's tokens: with micro-batching a new micro-batch enters the
+    # pipeline every stage tick; without, a batch walks all stages before the next one starts.
+    if engine.pp_micro_batches:
+        stage = sc.tick / np.maximum(micro, layout.pp)
+        period = micro * stage
+    else:
+        stage = period = sc.tick
+    ttft = 0.5 * period + sc.through + (micro - 1) * stage
     return RoleCapacity(fits, np.where(fits, prompts / period, 0.0), zero, ttft, prompts, sc.bottleneck.astype(str))
+
+
+__all__ = ["Lifetime", "RoleCapacity", "Serving", "Workload", "decode_only", "lifetime", "prefill_only", "serve"]

@@ -19,7 +19,7 @@ from ..catalog.models import Attention, FeedForward, ModelSpec
 from . import comm
 from . import kernels as K
 from .layout import Layout, stage_layer_counts
-from .memory import kv_heads_per_gpu
+from .memory import kv_heads_per_gpu, realized
 from .precision import Precision, bytes_per
 
 RESOURCES = ("compute", "memory", "interconnect", "latency")
@@ -34,10 +34,14 @@ class Breakdown:
     memory: np.ndarray
     interconnect: np.ndarray
     latency: np.ndarray
+    launches: np.ndarray | None = None  # kernels launched (their host cost matters outside CUDA graphs)
 
     @staticmethod
     def zeros(n: int) -> "Breakdown":
-        return Breakdown(*(np.zeros(n) for _ in RESOURCES))
+        return Breakdown(*(np.zeros(n) for _ in RESOURCES), np.zeros(n))
+
+    def _launches(self) -> np.ndarray:
+        return self.launches if self.launches is not None else np.zeros_like(self.compute)
 
     @property
     def total(self) -> np.ndarray:
@@ -48,19 +52,26 @@ class Breakdown:
         self.compute += np.where(compute_bound, kt.time, 0.0)
         self.memory += np.where(compute_bound, 0.0, kt.time)
         self.latency += np.asarray(launches, float) * launch_s
+        self.launches = self._launches() + np.asarray(launches, float)
 
     def collective(self, bw_and_lat: tuple[np.ndarray, np.ndarray]) -> None:
         self.interconnect += bw_and_lat[0]
         self.latency += bw_and_lat[1]
 
     def scaled(self, f) -> "Breakdown":
-        return Breakdown(*(getattr(self, r) * f for r in RESOURCES))
+        return Breakdown(*(getattr(self, r) * f for r in RESOURCES), self._launches() * f)
 
     def plus(self, other: "Breakdown") -> "Breakdown":
-        return Breakdown(*(getattr(self, r) + getattr(other, r) for r in RESOURCES))
+        return Breakdown(*(getattr(self, r) + getattr(other, r) for r in RESOURCES),
+                         self._launches() + other._launches())
 
     def select(self, mask: np.ndarray, other: "Breakdown") -> "Breakdown":
-        return Breakdown(*(np.where(mask, getattr(self, r), getattr(other, r)) for r in RESOURCES))
+        return Breakdown(*(np.where(mask, getattr(self, r), getattr(other, r)) for r in RESOURCES),
+                         np.where(mask, self._launches(), other._launches()))
+
+    def add_latency(self, seconds) -> "Breakdown":
+        """A copy with `seconds` of fixed (host) time booked as latency."""
+        return Breakdown(self.compute, self.memory, self.interconnect, self.latency + seconds, self._launches())
 
     def bottleneck(self) -> np.ndarray:
         stacked = np.stack([getattr(self, r) for r in RESOURCES])
@@ -74,7 +85,10 @@ class Tokens:
     dec: np.ndarray    # decode sequences
     ctx: np.ndarray    # their context length (tokens already cached)
     pre: np.ndarray    # prompts (or prompt chunks)
-    plen: np.ndarray   # tokens per prompt
+    plen: np.ndarray   # tokens per prompt (or chunk)
+    pctx: np.ndarray | float = 0.0  # tokens of each prompt already cached before this chunk
+    # Prompt pieces on the busiest attention-DP group; None: spread evenly (pre / groups).
+    pre_busiest: np.ndarray | None = None
 
 
 @dataclass
@@ -90,17 +104,32 @@ class Ctx:
         return bytes_per(self.prec.weights)
 
     @property
+    def math(self) -> str:
+        """The format the weight GEMMs compute in on this chip."""
+        return self.hw.math_format(self.prec.weights)
+
+    @property
     def peak(self) -> float:
         return self.hw.peak_flops(self.prec.weights)
+
+    @property
+    def flops_eff(self) -> float:
+        """Plateau efficiency of the weight GEMMs: the chip's fit for that format, times the
+        engine's quantized-kernel factor when the math is FP8/FP4."""
+        e = self.hw.efficiency.gemm_flops_for(self.math)
+        return min(e * (self.engine.gemm_efficiency if self.math != "bf16" else 1.0), 1.0)
 
     @property
     def launch(self) -> float:
         return self.hw.efficiency.kernel_launch_s
 
     def gemm(self, bd: Breakdown, m, k, n, *, bf16: bool = False) -> None:
-        wb, peak = (BF16, self.hw.peak_flops("bf16")) if bf16 else (self.wb, self.peak)
+        if bf16:
+            wb, peak, eff, half = BF16, self.hw.peak_flops("bf16"), None, None
+        else:
+            wb, peak, eff, half = self.wb, self.peak, self.flops_eff, self.hw.efficiency.gemm_m_half_for(self.math)
         active = np.asarray(m, float) > 0
-        kt = K.gemm(self.hw, np.maximum(m, 0), k, n, weight_bytes=wb, peak_flops=peak)
+        kt = K.gemm(self.hw, np.maximum(m, 0), k, n, weight_bytes=wb, peak_flops=peak, flops_eff=eff, m_half=half)
         bd.kernel(K.KernelTime(kt.time * active, kt.compute * active, kt.memory * active), active, self.launch)
 
 
@@ -126,7 +155,9 @@ def _attention(c: Ctx, bd: Breakdown, att: Attention, t: Tokens, dec, pre, token
     heads = att.num_heads / t_a
     kvb = bytes_per(c.prec.kv_cache)
     ctx = t.ctx if att.window is None else np.minimum(t.ctx, att.window)
-    pairs = _causal_pairs(t.plen, att.window)
+    # A prompt chunk attends to its own tokens causally and to every cached token before it.
+    prefix = t.pctx if att.window is None else np.minimum(t.pctx, att.window)
+    pairs = _causal_pairs(t.plen, att.window) + t.plen * prefix
     q_tiles = np.ceil(np.asarray(t.plen, float) / K.PREFILL_Q_TILE)
     attn_peak = c.hw.peak_flops("bf16")
     if att.kind == "mla":
@@ -182,14 +213,17 @@ def _ffn(c: Ctx, bd: Breakdown, ffn: FeedForward, tokens, total_tokens) -> np.nd
     pairs = total_tokens * k                       # (token, expert) assignments in this stage
     local = e / ep
     mean_load = pairs / ep
-    # Busiest GPU: binomial spread of the assignments over ep GPUs, max of ep draws.
-    spread = np.sqrt(2.0 * np.log(np.maximum(ep, 1.0)) * (1.0 - 1.0 / ep) / np.maximum(mean_load, 1e-9))
+    # Busiest GPU, max of ep draws: the binomial spread of the assignments, plus real routers'
+    # uneven expert popularity (coefficient of variation `routing_skew` per expert, averaged over
+    # the GPU's local experts).
+    var = (1.0 - 1.0 / ep) / np.maximum(mean_load, 1e-9) + c.engine.routing_skew ** 2 / local
+    spread = np.sqrt(2.0 * np.log(np.maximum(ep, 1.0)) * var)
     load = np.minimum(mean_load * (1.0 + spread), pairs)
     hit = 1.0 - np.power(1.0 - k / e, np.maximum(total_tokens, 0.0))   # chance an expert gets a token
     active = np.maximum(local * hit, np.where(pairs > 0, 1.0, 0.0))
     tpe = np.where(active > 0, load / np.maximum(active, 1e-9), 0.0)
     kt = K.grouped_gemm(c.hw, active, tpe, h, ffn.expert_intermediate / lay.tp, weight_bytes=c.wb,
-                        peak_flops=c.peak)
+                        peak_flops=c.peak, scale=c.engine.moe_gemm_efficiency)
     bd.kernel(kt, 2.0 * (pairs > 0), c.launch)
     # Routing and moving tokens to and from their experts (this GPU's share of the pairs).
     moved = K.elementwise(c.hw, load * c.engine.moe_bytes_per_pair * h / lay.tp)
@@ -204,11 +238,11 @@ def _ffn(c: Ctx, bd: Breakdown, ffn: FeedForward, tokens, total_tokens) -> np.nd
     groups = lay.attn_groups
     remote = (groups - 1) * (1.0 - np.power(1.0 - 1.0 / groups, k))
     a2a = tokens * remote * h / lay.tp
-    stage = lay.stage_gpus
-    dispatch = comm.alltoall(c.hw, np.where(groups > 1, stage, 1), a2a * c.engine.a2a_bytes_per_element)
-    combine = comm.alltoall(c.hw, np.where(groups > 1, stage, 1), a2a * BF16)
-    bd.collective(dispatch)
-    bd.collective(combine)
+    members = np.where(groups > 1, lay.stage_gpus, 1)
+    e = c.engine
+    for nbytes in (a2a * e.a2a_bytes_per_element, a2a * BF16):  # dispatch, then combine
+        bw_s, lat_s = comm.alltoall(c.hw, members, nbytes, efficiency=e.a2a_efficiency)
+        bd.collective((bw_s, lat_s + np.where(members > 1, e.a2a_latency_s, 0.0)))
     bd.collective(comm.allreduce(c.hw, t_a, tokens * h * BF16))
     # Intermediate elements per token of this GPU's attention group (for elementwise traffic): the
     # busiest GPU activates `load` token-expert pairs of width expert_intermediate / tp.
@@ -218,9 +252,7 @@ def _ffn(c: Ctx, bd: Breakdown, ffn: FeedForward, tokens, total_tokens) -> np.nd
 def _layer(c: Ctx, att: Attention, ffn: FeedForward, t: Tokens) -> Breakdown:
     n = len(c.layout)
     bd = Breakdown.zeros(n)
-    groups = c.layout.attn_groups.astype(float)
-    dec = np.ceil(t.dec / groups)  # the busiest attention-DP group sets the pace
-    pre = t.pre / groups           # prompt work is spread evenly (chunked prefill balances it)
+    dec, pre = _busiest_group(c.layout, t)
     tokens = dec + pre * t.plen
     total = t.dec + t.pre * t.plen
     _attention(c, bd, att, t, dec, pre, tokens)
@@ -236,11 +268,18 @@ def _layer(c: Ctx, att: Attention, ffn: FeedForward, t: Tokens) -> Breakdown:
     return bd
 
 
+def _busiest_group(layout: Layout, t: Tokens) -> tuple[np.ndarray, np.ndarray]:
+    """(decode sequences, prompt pieces) of the busiest attention-DP group, which sets the pace."""
+    groups = layout.attn_groups.astype(float)
+    pre = t.pre / groups if t.pre_busiest is None else np.minimum(t.pre_busiest, t.pre)
+    return np.ceil(t.dec / groups), pre
+
+
 def _head(c: Ctx, t: Tokens) -> Breakdown:
     """Final norm and lm_head (logits of the last token of each sequence), vocabulary-split."""
     bd = Breakdown.zeros(len(c.layout))
-    groups = c.layout.attn_groups.astype(float)
-    rows = np.ceil(t.dec / groups) + t.pre / groups
+    dec, pre = _busiest_group(c.layout, t)
+    rows = dec + pre
     c.gemm(bd, rows, c.model.hidden, c.model.vocab / c.layout.attn_tp, bf16=True)
     kt = K.elementwise(c.hw, rows * c.engine.ew_final_hidden * c.model.hidden)
     bd.kernel(kt, c.engine.small_kernels_final * (rows > 0), c.launch)
@@ -263,14 +302,18 @@ def forward(model: ModelSpec, hw: Hardware, engine: Engine, layout: Layout, prec
     """One forward pass of `tokens` through every stage of each placement's replica."""
     n = len(layout)
     t = Tokens(*(np.broadcast_to(np.asarray(v, float), (n,)).copy() for v in
-                 (tokens.dec, tokens.ctx, tokens.pre, tokens.plen)))
+                 (tokens.dec, tokens.ctx, tokens.pre, tokens.plen, tokens.pctx)),
+               pre_busiest=None if tokens.pre_busiest is None
+               else np.broadcast_to(np.asarray(tokens.pre_busiest, float), (n,)))
+    model = realized(model, engine)
     c = Ctx(model, hw, engine, layout, prec)
     per_group = [_layer(c, g.attention, g.ffn, t) for g in model.groups]
     head = _head(c, t)
     tick = np.zeros(n)
     through = np.zeros(n)
     slow = Breakdown.zeros(n)
-    act_bytes = (t.dec + t.pre * t.plen) / layout.attn_groups * model.hidden * BF16
+    dec_g, pre_g = _busiest_group(layout, t)
+    act_bytes = (dec_g + pre_g * t.plen) * model.hidden * BF16
     g_stage = layout.stage_gpus
     domain = hw.scale_up_domain_gpus
     for p in np.unique(layout.pp):
@@ -300,30 +343,10 @@ def forward(model: ModelSpec, hw: Hardware, engine: Engine, layout: Layout, prec
     return StepCost(tick, through, slow)
 
 
-def micro_batches(layout: Layout, batch) -> tuple[np.ndarray, np.ndarray]:
-    """(micro-batches, sequences in each): a batch is split into up to pp micro-batches that
-    take turns through the pipeline stages."""
-    batch = np.maximum(np.broadcast_to(np.asarray(batch, float), (len(layout),)), 1.0)
-    micro = np.minimum(layout.pp, batch)
-    return micro, np.ceil(batch / micro)
-
-
-def decode_step(model, hw, engine, layout: Layout, prec: Precision, batch, context) -> StepCost:
-    """One decode iteration for `batch` sequences per replica. With pipeline stages the batch is
-    split into up to pp micro-batches that take turns; each sequence advances one token per
-    cycle of max(micro-batches, pp) ticks."""
-    micro, per = micro_batches(layout, batch)
-    zero = np.zeros(len(layout))
-    sc = forward(model, hw, engine, layout, prec, Tokens(per, context, zero, zero))
-    cycle = np.maximum(micro, layout.pp)
-    return StepCost(sc.tick * cycle, sc.through, sc.breakdown.scaled(cycle))
-
-
-def prefill_step(model, hw, engine, layout: Layout, prec: Precision, batch, length) -> StepCost:
-    """`batch` prompts of `length` tokens, micro-batched through the pipeline; `tick` is the time
-    until the last prompt leaves the last stage, `through` the time for the first one."""
-    micro, per = micro_batches(layout, batch)
-    zero = np.zeros(len(layout))
-    sc = forward(model, hw, engine, layout, prec, Tokens(zero, zero, per, length))
-    total = sc.through + (micro - 1) * sc.tick
-    return StepCost(total, sc.through, sc.breakdown.scaled(total / np.maximum(sc.tick, 1e-30)))
+def __getattr__(name: str):
+    # decode_step and prefill_step now live in cost/iteration.py (they include the engine's host
+    # work and pipeline schedule); the old import path keeps working.
+    if name in ("decode_step", "prefill_step"):
+        from . import iteration
+        return getattr(iteration, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

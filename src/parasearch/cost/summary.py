@@ -11,7 +11,8 @@ from .layout import Layout
 from .memory import kv_bytes_per_sequence, kv_bytes_per_token, page_round, plan_memory, sequences_that_fit
 from .precision import Precision
 from .serving import Workload, serve
-from .step import RESOURCES, decode_step, prefill_step
+from .iteration import decode_step, prefill_step
+from .step import RESOURCES
 
 
 def _f(x) -> float:

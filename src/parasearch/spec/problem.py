@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..catalog import _yaml
-from ..catalog.engines import Engine, load_engine
+from ..catalog.engines import Engine, load_engine, resolve_name
 from ..catalog.hardware import Hardware, load_hardware
 from ..catalog.models import ModelSpec, load_model
 from ..calibration.profile import load_profile
@@ -261,6 +261,7 @@ def problem_from_doc(doc: _yaml.Located, base_dir: Path | None = None, overrides
     except ParasearchError as exc:
         raise _located(doc, ("engine",), exc) from None
     engine = engine.with_overrides(**eng_in.model_dump(exclude={"name"}))
+    notes = [n for n in (resolve_name(eng_in.name)[1],) if n]
     mean_out, reserve_out, desc = output_lengths(p.workload.output_tokens)
     wl = Workload(float(p.workload.input_tokens), mean_out, reserve_out, p.workload.arrival_rate)
     s = p.search
@@ -297,6 +298,7 @@ def problem_from_doc(doc: _yaml.Located, base_dir: Path | None = None, overrides
         output_description=desc,
         file=doc.file,
         declared_pools=c.pools is not None,
+        extras={"notes": notes},
     )
 
 
