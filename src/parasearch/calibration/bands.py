@@ -1,6 +1,6 @@
 """Error bands: how far estimates of a kind have landed from published measurements.
 
-A category is (engine, GPU family, dense or MoE, layout kind). `parasearch validate` writes, for
+A category is (engine profile, GPU family, dense or MoE, layout kind). `parasearch validate` writes, for
 every category and every coarser grouping of it, the spread of predicted/measured ratios over
 the published rows that were never fitted (`engine_catalog/error_bands.csv`). An estimate looks
 up its most specific category with enough rows and reports, for example,
@@ -21,7 +21,9 @@ import numpy as np
 KEYS = ("engine", "family", "moe", "layout")
 ANY = "*"
 MIN_ROWS = 5          # fewer rows than this say too little about a category
-ENGINE_NAMES = {"trtllm": "TensorRT-LLM", "vllm": "vLLM", "sglang": "SGLang"}
+# Bands are kept per engine profile (a generation of an engine, see calibration/published.py).
+ENGINE_NAMES = {"trtllm": "TensorRT-LLM", "trtllm-trt": "TensorRT-LLM (TensorRT backend)", "vllm": "vLLM",
+                "vllm-v0": "vLLM V0", "sglang": "SGLang"}
 FAMILY_NAMES = {"hopper": "Hopper", "blackwell": "Blackwell", "ampere": "Ampere", "ada": "Ada",
                 "cdna3": "AMD CDNA3"}
 COLUMNS = KEYS + ("rows", "median_ratio", "error_68", "error_90")
@@ -120,3 +122,14 @@ def bands_for(engine: str, family: str, moe: bool, kinds) -> list[Band]:
             cache[k] = band(engine, family, moe, str(k))
         out.append(cache[k])
     return out
+
+
+def engine_key(engine) -> str:
+    """The band key of an engine profile: its catalog name, or for a profile of the user's own,
+    the engine it configures."""
+    return engine.name if engine.name in ENGINE_NAMES else engine.framework
+
+
+def for_placements(engine, hw, model, layout) -> list[Band]:
+    """The error band of each placement of `layout` (by its layout kind)."""
+    return bands_for(engine_key(engine), hw.family, model.is_moe, layout_kind(layout.tp, layout.pp, layout.attn_dp))

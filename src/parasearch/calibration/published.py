@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from ..cost.precision import KV_FORMATS, WEIGHT_FORMATS, Precision
 from ..cost.serving import Workload, decode_only, serve
 from ..errors import ParasearchError, SpecError
 from ..space.rules import placement_problems
+from . import harness
 
 COLUMNS = ("source", "engine", "engine_version", "model", "hardware", "gpus", "tp", "pp", "ep", "dp", "attn_dp",
            "weights", "kv_cache", "mode", "input_tokens", "output_tokens", "max_batch",
@@ -37,6 +39,7 @@ class PublishedRow:
     source: str
     engine: str
     engine_version: str
+    engine_detail: str
     model: str
     hardware: str
     gpus: int
@@ -114,7 +117,8 @@ def read_published(path: str | Path) -> list[PublishedRow]:
             if not r[col]:
                 raise SpecError("is empty", file=file, line=i, field=col)
         rows.append(PublishedRow(
-            line=i, source=r["source"], engine=r["engine"], engine_version=r["engine_version"], model=r["model"],
+            line=i, source=r["source"], engine=r["engine"], engine_version=r["engine_version"],
+            engine_detail=r.get("engine_detail", ""), model=r["model"],
             hardware=r["hardware"], gpus=num("gpus", integer=True), tp=num("tp", integer=True),
             pp=num("pp", integer=True), ep=num("ep", integer=True), dp=num("dp", integer=True),
             attn_dp=r["attn_dp"] == "1", weights=r["weights"], kv_cache=r["kv_cache"], mode=r["mode"],
@@ -130,6 +134,25 @@ def _split(value: str, file: str, line: int) -> str:
     if value not in ("", "fit", "check"):
         raise SpecError(f"must be fit, check or empty, got {value!r}", file=file, line=line, field="split")
     return value
+
+
+def _version(text: str) -> tuple[int, ...] | None:
+    """(major, minor) of a version string such as `0.6.3.post2` or `~0.15 (Feb 2026)`; None if unknown."""
+    m = re.search(r"(\d+)\.(\d+)", text)
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+# Engine generations whose runtimes differ enough to need their own profile (docs/engines.md):
+# TensorRT-LLM before 0.19 ran compiled TensorRT engines from a C++ runtime (0.19 moved the
+# benchmarks to the PyTorch backend); vLLM before 0.8 ran its V0 engine (V1 became the default).
+def profile_for(row: PublishedRow) -> str:
+    """The catalog profile that describes the engine a published row ran."""
+    v = _version(row.engine_version)
+    if row.engine == "trtllm" and ("(TRT)" in row.engine_detail or (v is not None and v < (0, 19))):
+        return "trtllm-trt"
+    if row.engine == "vllm" and v is not None and v < (0, 8):
+        return "vllm-v0"
+    return row.engine
 
 
 def default_max_batch(engine: Engine, layout: Layout) -> np.ndarray:
@@ -149,28 +172,31 @@ def unsupported(rows: list[PublishedRow], models: dict[str, ModelSpec]) -> dict[
 
 
 def estimate_published(rows: list[PublishedRow], models: dict[str, ModelSpec], hws: dict[str, Hardware],
-                       engines: dict[str, Engine], file: str = "") -> np.ndarray:
+                       engines: dict[str, Engine], file: str = "", profile_of=None) -> np.ndarray:
     """Predicted output tokens/s of each row's whole layout, with that row's engine profile
-    (NaN for rows `unsupported` names)."""
+    (`profile_of(row)` names it; default `profile_for`), NaN for rows `unsupported` names."""
+    profile_of = profile_of or profile_for
     out = np.full(len(rows), np.nan)
     groups: dict[tuple, list[int]] = {}
     skip = unsupported(rows, models)
     for i, r in enumerate(rows):
         if i not in skip:
-            groups.setdefault((r.model, r.hardware, r.engine, r.weights, r.kv_cache, r.mode), []).append(i)
+            groups.setdefault((r.model, r.hardware, profile_of(r), r.weights, r.kv_cache, r.mode), []).append(i)
     for (model, hw, eng, w, kv, mode), idx in groups.items():
         sel = [rows[i] for i in idx]
         lay = Layout.of([r.tp for r in sel], [r.pp for r in sel], [r.ep for r in sel], 1, [r.attn_dp for r in sel])
-        engine = engines[eng]
+        engine = engines[eng].on(hws[hw])
+        bench_cap, bench_tokens = harness.settings(sel, models, hws)
         cap = np.array([r.max_batch or 0 for r in sel], float)
-        cap = np.where(cap > 0, cap, default_max_batch(engine, lay))
+        cap = np.where(cap > 0, cap, np.where(bench_cap > 0, bench_cap, default_max_batch(engine, lay)))
+        budget = np.where(bench_tokens > 0, bench_tokens, engine.max_num_tokens)
         wl = Workload(np.array([r.input_tokens for r in sel]), np.array([r.output_tokens for r in sel]))
         args = (models[model], hws[hw], engine, lay, Precision(w, kv), wl, cap)
         if mode == "decode-only":
             rc = decode_only(*args)
             per_replica = rc.requests_per_s * wl.output_tokens
         else:
-            per_replica = serve(*args).output_tokens_per_s
+            per_replica = serve(*args, max_num_tokens=budget).output_tokens_per_s
         out[idx] = per_replica * np.array([r.dp for r in sel])
     return out
 
@@ -188,8 +214,8 @@ def load_inputs(rows: list[PublishedRow], file: str, model_loader, hardware_load
                 models[r.model] = model_loader(r.model)
             if r.hardware not in hws:
                 hws[r.hardware] = hardware_loader(r.hardware)
-            if r.engine not in engines:
-                engines[r.engine] = engine_loader(r.engine)
+            if profile_for(r) not in engines:
+                engines[profile_for(r)] = engine_loader(profile_for(r))
         except SpecError:
             raise
         except ParasearchError as exc:

@@ -19,6 +19,11 @@ from ..errors import ParasearchError, SpecError
 from . import _yaml
 
 FRAMEWORKS = ("reference", "vllm", "sglang", "trtllm")
+# Which sliding-window models the KV manager frees pages outside the window for: every one,
+# only hybrid ones (some layers windowed, some full), or none (windowed layers keep full KV).
+SLIDING_WINDOW = ("all", "hybrid", "none")
+MOE_DISPATCH = ("alltoall", "allgather")  # attention-DP token exchange around the experts
+TIER_FIELDS = ("max_batch", "max_num_tokens", "cuda_graph_max_batch", "runtime_reserve_bytes")
 # How an engine sizes its KV pool from its memory fraction f (docs/engines.md):
 #   free   (TensorRT-LLM): KV = f x (HBM - weights - workspace - runtime)
 #   total  (vLLM):         KV = f x HBM - weights - workspace - runtime
@@ -46,13 +51,14 @@ class Engine:
     ew_ffn_intermediate: float
     ew_final_hidden: float
     decode_split_kv_tokens: int       # split-KV (flash-decoding) chunk; 0: one block per (sequence, KV head)
-    sliding_window_kv: bool           # the KV manager frees pages outside a sliding window
+    sliding_window: str               # see SLIDING_WINDOW
     # Scheduler.
     max_batch: int                    # default cap on running sequences per scheduler (rank)
     max_num_tokens: int               # tokens per step (chunked-prefill budget, decode tokens included)
     kv_reserved_output: float         # share of a request's output tokens reserved at admission
     cuda_graph_max_batch: int         # decode steps up to this batch replay CUDA graphs; 0: none
     graphs_for_mixed_steps: bool      # steps that carry prompt chunks also replay graphs
+    mixed_prefill: bool               # prompt chunks share steps with decodes (else they run instead of them)
     # Memory.
     memory_fraction: float            # see MEMORY_FRACTION_OF
     memory_fraction_of: str
@@ -62,10 +68,14 @@ class Engine:
     host_step_s: float
     host_per_seq_s: float             # grows with the sequences in the step
     host_overlap: bool                # overlapped with the GPU's previous step (async scheduling)
+    host_overlap_with_pp: bool        # ... also when the model is pipelined
     eager_launch_s: float             # host cost of one kernel launch outside a CUDA graph
     # Pipeline parallelism.
     pp_micro_batches: bool            # the running batch is split into pp micro-batches in flight
+    pp_extra_micro_batches: int       # micro-batches in flight beyond pp (they hide the sync below)
+    pp_sync_s: float                  # per cycle: the last stage's sampled tokens back to the first
     # Mixture of experts.
+    moe_dispatch: str                 # see MOE_DISPATCH
     a2a_bytes_per_element: float      # token dispatch format (1: FP8, DeepEP-style)
     a2a_efficiency: float             # share of link bandwidth the all-to-all kernels reach
     a2a_latency_s: float              # fixed cost of one dispatch or combine
@@ -73,11 +83,23 @@ class Engine:
     moe_gemm_efficiency: float        # the engine's grouped expert GEMMs against the hardware's fit
     gemm_efficiency: float            # its quantized (FP8/FP4) dense GEMMs against the hardware's fit
     sources: tuple = ()               # (field path, provenance) pairs, as written in the file
+    # Defaults that depend on the GPU: (min memory GiB, families it applies to (empty: all),
+    # families excluded, ((field, value), ...)); the first match wins (vLLM and SGLang size their
+    # batch, chunk and graph defaults by GPU memory and architecture).
+    tiers: tuple = ()
 
     @property
     def kv_reservation(self) -> str:
         """`max` when the whole output is reserved at admission (no eviction), else `mean`."""
         return "max" if self.kv_reserved_output >= 1.0 else "mean"
+
+    def on(self, hw) -> "Engine":
+        """The profile as it runs on `hw`: its GPU-dependent defaults resolved."""
+        gib = hw.hbm_bytes / 2**30
+        for min_gib, only, excluded, values in self.tiers:
+            if gib >= min_gib and (not only or hw.family in only) and hw.family not in excluded:
+                return replace(self, tiers=(), **dict(values))
+        return replace(self, tiers=()) if self.tiers else self
 
     def provenance(self, path: str) -> str | None:
         return dict(self.sources).get(path)
@@ -106,12 +128,13 @@ _FIELDS: tuple[tuple[str, str, str, float, float], ...] = (
     ("kernels.elementwise_bytes_per_token.ffn_intermediate", "ew_ffn_intermediate", "num", 0, 1000),
     ("kernels.elementwise_bytes_per_token.final_hidden", "ew_final_hidden", "num", 0, 1000),
     ("kernels.decode_split_kv_tokens", "decode_split_kv_tokens", "int", 0, 10_000_000),
-    ("kernels.sliding_window_kv", "sliding_window_kv", "bool", 0, 0),
+    ("kernels.sliding_window", "sliding_window", "choice", 0, 0),
     ("scheduler.max_batch", "max_batch", "int", 1, 1_000_000),
     ("scheduler.max_num_tokens", "max_num_tokens", "int", 1, 10_000_000),
     ("scheduler.kv_reserved_output", "kv_reserved_output", "num", 0, 1),
     ("scheduler.cuda_graph_max_batch", "cuda_graph_max_batch", "int", 0, 1_000_000),
     ("scheduler.graphs_for_mixed_steps", "graphs_for_mixed_steps", "bool", 0, 0),
+    ("scheduler.mixed_prefill", "mixed_prefill", "bool", 0, 0),
     ("memory.fraction", "memory_fraction", "num", 0.01, 1),
     ("memory.fraction_of", "memory_fraction_of", "choice", 0, 0),
     ("memory.runtime_reserve_bytes", "runtime_reserve_bytes", "num", 0, 1e12),
@@ -119,8 +142,12 @@ _FIELDS: tuple[tuple[str, str, str, float, float], ...] = (
     ("host.step_s", "host_step_s", "num", 0, 1.0),
     ("host.per_seq_s", "host_per_seq_s", "num", 0, 0.01),
     ("host.overlap", "host_overlap", "bool", 0, 0),
+    ("host.overlap_with_pp", "host_overlap_with_pp", "bool", 0, 0),
     ("host.eager_launch_s", "eager_launch_s", "num", 0, 0.01),
     ("pipeline.micro_batches", "pp_micro_batches", "bool", 0, 0),
+    ("pipeline.extra_micro_batches", "pp_extra_micro_batches", "int", 0, 64),
+    ("pipeline.sync_s", "pp_sync_s", "num", 0, 1.0),
+    ("moe.dispatch", "moe_dispatch", "choice", 0, 0),
     ("moe.a2a_bytes_per_element", "a2a_bytes_per_element", "num", 0.25, 4),
     ("moe.a2a_efficiency", "a2a_efficiency", "num", 0.01, 1),
     ("moe.a2a_latency_s", "a2a_latency_s", "num", 0, 0.1),
@@ -129,6 +156,7 @@ _FIELDS: tuple[tuple[str, str, str, float, float], ...] = (
     ("gemm.quantized_efficiency", "gemm_efficiency", "num", 0.05, 2),
 )
 NUMERIC_PATHS = tuple(p for p, _, kind, _, _ in _FIELDS if kind in ("int", "num"))
+_CHOICES = {"memory_fraction_of": MEMORY_FRACTION_OF, "sliding_window": SLIDING_WINDOW, "moe_dispatch": MOE_DISPATCH}
 
 
 def _get(d: Any, path: str) -> Any:
@@ -160,8 +188,9 @@ def _from_doc(doc: _yaml.Located) -> Engine:
             if not isinstance(v, bool):
                 fail(path, f"must be true or false, got {v!r}")
         elif kind == "choice":
-            if v not in MEMORY_FRACTION_OF:
-                fail(path, f"must be one of {', '.join(MEMORY_FRACTION_OF)}, got {v!r}")
+            allowed = _CHOICES[name]
+            if v not in allowed:
+                fail(path, f"must be one of {', '.join(allowed)}, got {v!r}")
         else:
             ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and lo <= v <= hi
             if not ok or (kind == "int" and int(v) != v):
@@ -176,7 +205,50 @@ def _from_doc(doc: _yaml.Located) -> Engine:
         fail("framework", f"must be one of {', '.join(FRAMEWORKS)}, got {framework!r}")
     return Engine(name=str(d.get("name", "")), description=str(d.get("description", "")),
                   framework=framework, version=str(d.get("version", "")),
-                  sources=tuple((str(k), str(v)) for k, v in sources.items()), **values)
+                  sources=tuple((str(k), str(v)) for k, v in sources.items()), tiers=_tiers(doc, values), **values)
+
+
+def _tiers(doc: _yaml.Located, base: dict) -> tuple:
+    """`scheduler.tiers`: a list of {min_memory_gib, families?, exclude_families?, and some of TIER_FIELDS}."""
+    raw = _get(doc.data, "scheduler.tiers")
+    if raw is None:
+        return ()
+    where = ("scheduler", "tiers")
+    if not isinstance(raw, list) or not raw:
+        raise SpecError("must be a list of tiers", file=doc.file, line=doc.line_of(where), field="scheduler.tiers")
+    out = []
+    for i, tier in enumerate(raw):
+        here = where + (i,)
+
+        def bad(msg):
+            raise SpecError(msg, file=doc.file, line=doc.line_of(here), field=f"scheduler.tiers[{i}]")
+        if not isinstance(tier, dict):
+            bad("must be a mapping")
+        unknown = set(tier) - {"min_memory_gib", "families", "exclude_families", *TIER_FIELDS}
+        if unknown:
+            bad(f"unknown key(s) {', '.join(sorted(map(str, unknown)))}; allowed: min_memory_gib, families, "
+                "exclude_families, " + ", ".join(TIER_FIELDS))
+        gib = tier.get("min_memory_gib")
+        if isinstance(gib, bool) or not isinstance(gib, (int, float)) or not 0 <= gib <= 1e5:
+            bad(f"min_memory_gib must be a number from 0 to 100000, got {gib!r}")
+        lists = {}
+        for key in ("families", "exclude_families"):
+            v = tier.get(key, [])
+            if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+                bad(f"{key} must be a list of GPU family names")
+            lists[key] = tuple(v)
+        values = {}
+        for k in TIER_FIELDS:
+            if k in tier:
+                v = tier[k]
+                integer = k != "runtime_reserve_bytes"
+                ok = (not isinstance(v, bool) and isinstance(v, (int, float)) and 0 <= v <= 1e12
+                      and (not integer or int(v) == v))
+                if not ok:
+                    bad(f"{k} must be a{'n integer' if integer else ' number'} from 0 to 1e12, got {v!r}")
+                values[k] = int(v) if integer else float(v)
+        out.append((float(gib), lists["families"], lists["exclude_families"], tuple(values.items())))
+    return tuple(out)
 
 
 def catalog_names() -> list[str]:
@@ -219,8 +291,13 @@ def to_yaml(engine: Engine, header: str = "") -> str:
             cur = cur.setdefault(p, {})
         v = getattr(engine, name)
         cur[leaf] = float(f"{v:.4g}") if isinstance(v, float) else v
+    if engine.tiers:
+        doc["scheduler"]["tiers"] = [{"min_memory_gib": g, **({"families": list(o)} if o else {}),
+                                      **({"exclude_families": list(x)} if x else {}), **dict(v)}
+                                     for g, o, x, v in engine.tiers]
     sources = dict(engine.sources)
-    doc["sources"] = {p: sources.get(p, "") for p in NUMERIC_PATHS}
+    doc["sources"] = {p: sources.get(p, "") for p in NUMERIC_PATHS + ("scheduler.tiers",)
+                      if p != "scheduler.tiers" or engine.tiers}
     text = yaml.safe_dump(doc, sort_keys=False, width=110, allow_unicode=True)
     lines = "".join(f"# {h}\n" if h else "#\n" for h in header.splitlines()) if header else ""
     return lines + text

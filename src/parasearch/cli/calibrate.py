@@ -113,9 +113,9 @@ def _engine_fit(file: str, engine_name: str, fit_specs: list[str], output: str, 
     if not rows:
         raise ParasearchError(f"{file} has no rows of engine '{base.framework}'",
                               hint="the engine column must match the profile's framework")
-    models, hws, _ = load_inputs(rows, file, load_model, load_hardware, load_engine)
-    key = "__fit__"
-    engines = {base.framework: replace(base, name=key)}
+    models, hws, _ = load_inputs(rows, file, load_model, load_hardware, lambda name: base)
+    engines = {base.framework: base}
+    profile_of = lambda r: base.framework  # noqa: E731  (every row runs the profile being fitted)
     kinds = {"always"}
     kinds |= {"quantized"} if any(hws[r.hardware].math_format(r.weights) != "bf16" for r in rows) else set()
     kinds |= {"moe"} if any(models[r.model].is_moe for r in rows) else set()
@@ -126,7 +126,7 @@ def _engine_fit(file: str, engine_name: str, fit_specs: list[str], output: str, 
         if p.field not in known or not isinstance(getattr(base, p.field), (int, float)):
             raise ParasearchError(f"--fit {p.field}: not a numeric engine constant")
     measured = np.array([r.measured for r in rows])
-    ok = np.isfinite(estimate_published(rows, models, hws, engines, file))
+    ok = np.isfinite(estimate_published(rows, models, hws, engines, file, profile_of))
     rows = [r for r, k in zip(rows, ok) if k]
     measured = measured[ok]
     if len(rows) < len(params):
@@ -134,7 +134,7 @@ def _engine_fit(file: str, engine_name: str, fit_specs: list[str], output: str, 
                               hint="add rows or fit fewer constants with --fit")
 
     def predict(e, h):
-        return estimate_published(rows, models, h, e, file)
+        return estimate_published(rows, models, h, e, file, profile_of)
 
     x0 = start(params, engines, hws)
     res = fit(params, predict, measured, engines, hws, max_nfev=400)

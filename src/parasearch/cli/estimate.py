@@ -34,7 +34,8 @@ def estimate(
     input_tokens: Optional[int] = typer.Option(None, "--input-tokens", help="Serving: prompt length."),
     output_tokens: Optional[int] = typer.Option(None, "--output-tokens", help="Serving: generated tokens per request."),
     max_batch: int = typer.Option(2048, "--max-batch", help="Serving: engine cap on sequences in flight per replica."),
-    engine: str = typer.Option("reference", help="Engine profile: reference (the calibration harness, default) or fused (TensorRT-LLM/vLLM/SGLang-style fusion); or an engine YAML."),
+    engine: str = typer.Option("vllm", help="Engine profile: vllm (default), sglang, trtllm, trtllm-trt, vllm-v0, "
+                               "reference (the calibration harness), or an engine YAML."),
     calibration: Optional[str] = typer.Option(None, help="Calibration profile from `parasearch calibrate`."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
@@ -63,6 +64,10 @@ def estimate(
         res = serving_summary(m, hw, eng, layout, prec, Workload(float(input_tokens), float(output_tokens)), max_batch)
     else:
         res = step_summary(m, hw, eng, layout, prec, phase, batch, context)
+    from ..calibration.bands import for_placements
+
+    band = for_placements(eng, hw, m, layout)[0]
+    res["expected_error"], res["error_band"] = band.error, band.text
     if as_json:
         print_json(res)
     else:
@@ -96,4 +101,5 @@ def _table(r: dict, serving: bool) -> None:
     t.add_row("KV bytes per token per GPU", f"{mem['kv_bytes_per_token_per_gpu']:,.0f} B")
     t.add_row("KV budget per GPU", fmt_bytes(mem["kv_budget_bytes_per_gpu"]))
     t.add_row("fits", "yes" if mem["fits"] else "[red]no[/]")
+    t.add_row("expected error", r["error_band"])
     out.print(t)

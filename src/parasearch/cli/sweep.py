@@ -21,7 +21,7 @@ def sweep(
     weights: Optional[str] = typer.Option(None, help="Weight format for every model (default: each model's own)."),
     kv_cache: str = typer.Option("bf16", "--kv-cache", help="KV-cache format."),
     max_batch: int = typer.Option(512, "--max-batch", help="Engine cap on sequences per replica."),
-    engine: str = typer.Option("reference", help="Engine profile."),
+    engine: str = typer.Option("vllm", help="Engine profile (vllm, sglang, trtllm, ... or a YAML)."),
     calibration: Optional[str] = typer.Option(None, help="Calibration profile."),
     plots: Optional[str] = typer.Option(None, help="Folder for the PNG figures."),
     report: Optional[str] = typer.Option(None, help="Folder for a Markdown report with findings and figures."),

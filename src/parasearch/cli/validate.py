@@ -101,7 +101,7 @@ def _steps(file: str, engine: str, calibration: str | None, as_json: bool) -> No
 def _throughput(files: list[str], calibration: str | None, split: str, summary: bool, bands_out: str | None,
                 as_json: bool) -> None:
     from ..calibration import bands as B
-    from ..calibration.published import (estimate_published, load_inputs, read_published, split_of,
+    from ..calibration.published import (estimate_published, load_inputs, profile_for, read_published, split_of,
                                          unsupported)
     from ..catalog.engines import load_engine
     from ..catalog.models import load_model
@@ -124,7 +124,7 @@ def _throughput(files: list[str], calibration: str | None, split: str, summary: 
         raise ParasearchError(f"no {split} rows to validate" if split != "all" else "no row could be estimated")
     est_a = np.array(est)
     ratio = est_a / np.array([r.measured for r in rows])
-    keys = [(r.engine, fam, moe, r.layout_kind) for r, (_, fam, moe) in zip(rows, where)]
+    keys = [(profile_for(r), fam, moe, r.layout_kind) for r, (_, fam, moe) in zip(rows, where)]
     table = B.build(list(zip(keys, ratio)))
     categories = _categories(table)
     overall = _stats(ratio)
@@ -136,6 +136,7 @@ def _throughput(files: list[str], calibration: str | None, split: str, summary: 
         err.print(f"skipped {n} row(s) parasearch cannot lay out: {reason}")
     if as_json:
         print_json({"rows": [{"file": f, "line": r.line, "source": r.source, "engine": r.engine,
+                              "profile": profile_for(r),
                               "engine_version": r.engine_version, "model": r.model, "hardware": r.hardware,
                               "family": fam, "moe": moe == "MoE", "layout": r.layout_kind, "tp": r.tp, "pp": r.pp,
                               "ep": r.ep, "dp": r.dp, "attn_dp": r.attn_dp, "input_tokens": r.input_tokens,

@@ -26,15 +26,20 @@ from .step import StepCost, Tokens, forward
 
 
 def micro_batches(engine: Engine, layout: Layout, seqs) -> np.ndarray:
-    """Micro-batches a step's sequences are split into over the pipeline stages."""
+    """Micro-batches a step's sequences are split into over the pipeline stages: pp, plus the
+    engine's extra ones in flight, never more than the sequences (none without pipelining)."""
     seqs = np.maximum(np.broadcast_to(np.asarray(seqs, float), (len(layout),)), 1.0)
-    return np.minimum(layout.pp, seqs) if engine.pp_micro_batches else np.ones(len(layout))
+    if not engine.pp_micro_batches:
+        return np.ones(len(layout))
+    extra = np.where(layout.pp > 1, engine.pp_extra_micro_batches, 0)
+    return np.minimum(layout.pp + extra, seqs)
 
 
 def engine_step(model: ModelSpec, hw: Hardware, engine: Engine, layout: Layout, prec: Precision,
                 tokens: Tokens) -> StepCost:
     """One engine step carrying `tokens` (per replica). `tick` is the time per token advance of a
     sequence (the step's period), `through` the latency of one pass through every stage."""
+    engine = engine.on(hw)
     n = len(layout)
     as_n = lambda v: np.broadcast_to(np.asarray(v, float), (n,))  # noqa: E731
     dec, pre = as_n(tokens.dec), as_n(tokens.pre)
@@ -50,19 +55,19 @@ def engine_step(model: ModelSpec, hw: Hardware, engine: Engine, layout: Layout, 
     launches = sc.breakdown.launches if sc.breakdown.launches is not None else np.zeros(n)
     launch_host = np.where(graphed, 0.0, launches * engine.eager_launch_s)
     sched = np.where(seqs > 0, engine.host_step_s + engine.host_per_seq_s * rank_seqs, 0.0)
-    if engine.host_overlap:
-        stage = np.maximum(sc.tick, sched + launch_host)
-    else:
-        stage = sched + np.maximum(sc.tick, launch_host)
+    overlap = np.where(layout.pp > 1, engine.host_overlap_with_pp, engine.host_overlap)
+    stage = np.where(overlap, np.maximum(sc.tick, sched + launch_host), sched + np.maximum(sc.tick, launch_host))
     host = np.maximum(stage - sc.tick, 0.0)   # what the host adds to each stage's tick
-    through = sc.through + host
+    sync = np.where(layout.pp > 1, engine.pp_sync_s, 0.0)
+    through = sc.through + host + sync
     if engine.pp_micro_batches:
-        cycle = np.maximum(micro, layout.pp)
-        period = stage * cycle
+        # m micro-batches take turns; one sequence's next pass waits for its own through all
+        # stages and the sampled tokens' return, which spare micro-batches can hide.
+        period = np.maximum(micro * stage, layout.pp * stage + sync)
     else:
-        cycle = layout.pp.astype(float)
         period = through
-    return StepCost(period, through, sc.breakdown.add_latency(host).scaled(cycle))
+    cycle = period / np.maximum(stage, 1e-30)
+    return StepCost(period, through, sc.breakdown.add_latency(host + sync / cycle).scaled(cycle))
 
 
 def decode_step(model, hw, engine, layout: Layout, prec: Precision, batch, context) -> StepCost:
@@ -74,11 +79,12 @@ def decode_step(model, hw, engine, layout: Layout, prec: Precision, batch, conte
 def prefill_step(model, hw, engine, layout: Layout, prec: Precision, batch, length) -> StepCost:
     """`batch` whole prompts of `length` tokens in one step; `tick` is the time until the last
     prompt leaves the last stage, `through` the time for the first one."""
+    engine = engine.on(hw)
     n = len(layout)
     batch = np.maximum(np.broadcast_to(np.asarray(batch, float), (n,)), 1.0)
     zero = np.zeros(n)
     sc = engine_step(model, hw, engine, layout, prec, Tokens(zero, zero, batch, length))
     micro = micro_batches(engine, layout, batch)
-    period = sc.tick / np.maximum(micro, layout.pp)         # one stage tick
+    period = sc.tick / np.maximum(micro, layout.pp)         # about one stage tick
     total = sc.through + (micro - 1) * period
     return StepCost(total, sc.through, sc.breakdown.scaled(total / np.maximum(sc.tick, 1e-30)))

@@ -21,8 +21,10 @@ BF16 = 2.0
 
 def realized(model: ModelSpec, engine: Engine) -> ModelSpec:
     """The model as the engine runs it: sliding windows count only where the engine's KV manager
-    frees the pages outside them (otherwise the layers attend and store the full context)."""
-    if engine.sliding_window_kv or all(g.attention.window is None for g in model.groups):
+    frees the pages outside them (otherwise the layers attend and store the full context).
+    `hybrid` engines free them only for models that mix windowed and full layers."""
+    windowed = [g.attention.window is not None for g in model.groups]
+    if not any(windowed) or engine.sliding_window == "all" or (engine.sliding_window == "hybrid" and not all(windowed)):
         return model
     return model.without_windows()
 
@@ -156,6 +158,7 @@ class MemoryPlan:
 def plan_memory(model: ModelSpec, hw: Hardware, engine: Engine, layout: Layout, weights: str) -> MemoryPlan:
     """Bytes per GPU for weights, workspace, runtime and the KV pool, sized the engine's way
     (`Engine.memory_fraction_of`). A negative budget means the weights do not fit."""
+    engine = engine.on(hw)
     w = weight_bytes_per_gpu(model, layout, weights)
     act = activation_bytes(model, layout, engine)
     reserve = engine.runtime_reserve_bytes

@@ -83,31 +83,47 @@ def _n(x, n: int) -> np.ndarray:
 
 
 def lifetime(model: ModelSpec, hw: Hardware, engine: Engine, layout: Layout, prec: Precision, wl: Workload,
-             batch) -> Lifetime:
+             batch, max_num_tokens=None) -> Lifetime:
+    """The steps of one request lifetime at `batch` sequences per replica. `max_num_tokens`
+    (per placement) replaces the engine's token budget."""
+    engine = engine.on(hw)
     n = len(layout)
     inp, out = _n(wl.input_tokens, n), np.maximum(_n(wl.output_tokens, n), 1.0)
     groups = layout.attn_groups.astype(float)
     b = np.maximum(_n(batch, n), 1.0)
     rank = np.ceil(b / groups)
-    budget = float(engine.max_num_tokens)
-    room = np.maximum(budget - rank, 1.0)                # prompt tokens a step can still take on a rank
-    piece = np.minimum(inp, room)                        # one prompt, or one chunk of a long one
-    chunks = np.ceil(inp / room)
+    budget = _n(engine.max_num_tokens if max_num_tokens is None else max_num_tokens, n)
+    # A "step" below is one cycle in which every running sequence can advance once: with pipeline
+    # micro-batching that is `micro` scheduler steps, each with its own token budget.
+    micro = micro_batches(engine, layout, rank)
+    # Prompt tokens one scheduler step can take on a rank: what the decodes leave of the budget
+    # when both share steps, the whole budget when prefill runs instead of decode.
+    step_room = np.maximum(budget - rank / micro, 1.0) if engine.mixed_prefill else budget
+    room = step_room * micro
+    piece = np.minimum(inp, step_room)                   # one prompt, or one chunk of a long one
+    chunks = np.ceil(inp / step_room)                    # a request's chunks ride one per cycle
     life = out + chunks
-    # Prompt tokens per mixed step: at least one piece, at most the room; in between, what arrives.
+    # Prompt tokens per prefill step: at least one piece, at most the room; in between, what arrives.
     fill = np.clip(rank * inp / life, piece, room)
-    mixed_rank = rank * inp / fill                       # mixed steps per rank per lifetime
-    steps = np.maximum(life, mixed_rank)                 # more when prefill cannot keep up
-    share = np.minimum(mixed_rank / steps, 1.0)
-    mixed = steps * (1.0 - (1.0 - share) ** groups)      # steps in which some rank carries a chunk
-    dec = b * out / steps                                # sequences decoding in a step
+    pre_rank = rank * inp / fill                         # prefill steps per rank per lifetime
+    if engine.mixed_prefill:
+        steps = np.maximum(life, pre_rank)               # more when prefill cannot keep up
+        share = np.minimum(pre_rank / steps, 1.0)
+        mixed = steps * (1.0 - (1.0 - share) ** groups)  # steps in which some rank carries a chunk
+        dec_mixed = dec = b * out / steps                # sequences decoding in a step
+    else:
+        share = pre_rank / (out + pre_rank)
+        mixed = (out + pre_rank) * (1.0 - (1.0 - share) ** groups)
+        steps = out + mixed                              # every rank waits out every prefill step
+        dec, dec_mixed = b, np.zeros(n)
     ctx = inp + out / 2.0
     pctx = np.where(inp > room, (inp - piece) / 2.0, 0.0)  # mean cached prefix of a chunk
     pieces_busy = fill / piece
-    pieces_all = mixed_rank * groups * fill / np.maximum(mixed, 1e-9) / piece
+    pieces_all = pre_rank * groups * fill / np.maximum(mixed, 1e-9) / piece
     zero = np.zeros(n)
     dstep = engine_step(model, hw, engine, layout, prec, Tokens(dec, ctx, zero, zero))
-    pstep = engine_step(model, hw, engine, layout, prec, Tokens(dec, ctx, pieces_all, piece, pctx, pieces_busy))
+    pstep = engine_step(model, hw, engine, layout, prec,
+                        Tokens(dec_mixed, ctx, pieces_all, piece, pctx, pieces_busy))
     seconds = mixed * pstep.tick + (steps - mixed) * dstep.tick
     return Lifetime(steps, mixed, seconds, dstep, pstep, chunks, inp / fill)
 
@@ -126,13 +142,14 @@ def _admissible_batch(model, hw, engine, layout, prec, wl: Workload, max_batch):
     return plan, per_seq, kv_limit, np.maximum(batch, 1.0), batch >= 1
 
 
-def _rate_batch(model, hw, engine, layout, prec, wl: Workload, cap: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _rate_batch(model, hw, engine, layout, prec, wl: Workload, cap: np.ndarray,
+                budget=None) -> tuple[np.ndarray, np.ndarray]:
     """(batch, utilization) a Poisson-free steady flow of `wl.arrival_rate` needs: Little's law,
     batch = rate x lifetime(batch). A lifetime grows about linearly with the batch, so the fixed
     point is solved from the two ends (batch 1 and the cap) and refined once by a secant step."""
     rate = wl.arrival_rate / layout.dp
-    one = lifetime(model, hw, engine, layout, prec, wl, 1.0).seconds
-    full = lifetime(model, hw, engine, layout, prec, wl, cap).seconds
+    one = lifetime(model, hw, engine, layout, prec, wl, 1.0, budget).seconds
+    full = lifetime(model, hw, engine, layout, prec, wl, cap, budget).seconds
     utilization = rate * full / cap               # offered load over what the capped batch serves
 
     def solve(b0, t0, b1, t1):
@@ -142,25 +159,27 @@ def _rate_batch(model, hw, engine, layout, prec, wl: Workload, cap: np.ndarray) 
         return np.clip(b, 1.0, cap)
 
     b = solve(1.0, one, cap, full)
-    mid = lifetime(model, hw, engine, layout, prec, wl, b).seconds
+    mid = lifetime(model, hw, engine, layout, prec, wl, b, budget).seconds
     upper = b < rate * mid                        # the fixed point lies above b
     b = np.where(upper, solve(b, mid, cap, full), solve(1.0, one, b, mid))
     return np.ceil(np.clip(b, 1.0, cap)), utilization
 
 
 def serve(model: ModelSpec, hw: Hardware, engine: Engine, layout: Layout, prec: Precision, wl: Workload,
-          max_batch) -> Serving:
+          max_batch, max_num_tokens=None) -> Serving:
     """Steady-state serving of `wl` by each placement of `layout` with at most `max_batch`
-    sequences in flight per replica: throughput, latencies, the batch held and what binds."""
+    sequences in flight per replica: throughput, latencies, the batch held and what binds.
+    `max_num_tokens` (per placement) replaces the engine's per-step token budget."""
+    engine = engine.on(hw)
     model = realized(model, engine)
     n = len(layout)
     max_batch = _n(max_batch, n)
     plan, per_seq, kv_limit, batch, fits = _admissible_batch(model, hw, engine, layout, prec, wl, max_batch)
     utilization = np.ones(n)
     if wl.arrival_rate:
-        batch, utilization = _rate_batch(model, hw, engine, layout, prec, wl, batch)
+        batch, utilization = _rate_batch(model, hw, engine, layout, prec, wl, batch, max_num_tokens)
 
-    lt = lifetime(model, hw, engine, layout, prec, wl, batch)
+    lt = lifetime(model, hw, engine, layout, prec, wl, batch, max_num_tokens)
     out = np.maximum(_n(wl.output_tokens, n), 1.0)
     tpot = (lt.seconds - lt.own_mixed * lt.prefill.tick) / out
     ttft = 0.5 * lt.seconds / lt.steps + (lt.chunks - 1.0) * lt.prefill.tick + lt.prefill.through
@@ -205,6 +224,7 @@ class RoleCapacity:
 def decode_only(model: ModelSpec, hw: Hardware, engine: Engine, layout: Layout, prec: Precision, wl: Workload,
                 max_batch) -> RoleCapacity:
     """A decode replica: sequences arrive with their prompt's KV cache already built elsewhere."""
+    engine = engine.on(hw)
     model = realized(model, engine)
     n = len(layout)
     max_batch = _n(max_batch, n)
@@ -221,6 +241,7 @@ def prefill_only(model: ModelSpec, hw: Hardware, engine: Engine, layout: Layout,
                  prompts) -> RoleCapacity:
     """A prefill replica running `prompts` whole prompts per step (micro-batched over stages).
     A prompt waits on average half a period before it starts, then runs through every stage."""
+    engine = engine.on(hw)
     model = realized(model, engine)
     n = len(layout)
     prompts = _n(prompts, n)

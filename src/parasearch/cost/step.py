@@ -233,10 +233,14 @@ def _ffn(c: Ctx, bd: Breakdown, ffn: FeedForward, tokens, total_tokens) -> np.nd
         c.gemm(bd, tokens, h, 2 * inter)
         c.gemm(bd, tokens, inter, h)
     # Attention-DP groups hold different tokens: send each token to the groups owning its experts
-    # (dispatch) and bring the results back (combine). Otherwise every GPU already has every token
-    # and the partial sums are all-reduced below.
+    # (all-to-all dispatch) and bring the results back (combine), or, where the engine gathers
+    # instead, every group receives every token and the results are reduce-scattered. Without
+    # attention-DP every GPU already has every token and the partial sums are all-reduced below.
     groups = lay.attn_groups
-    remote = (groups - 1) * (1.0 - np.power(1.0 - 1.0 / groups, k))
+    if c.engine.moe_dispatch == "allgather":
+        remote = (groups - 1).astype(float)
+    else:
+        remote = (groups - 1) * (1.0 - np.power(1.0 - 1.0 / groups, k))
     a2a = tokens * remote * h / lay.tp
     members = np.where(groups > 1, lay.stage_gpus, 1)
     e = c.engine

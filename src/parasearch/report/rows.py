@@ -50,7 +50,7 @@ def _num(x) -> float | None:
     return x if math.isfinite(x) else None
 
 
-def row(ev: Evaluation, i: int) -> dict:
+def row(ev: Evaluation, i: int, band=None) -> dict:
     lay, s = ev.space.layout, ev.serving
     tp, pp, ep, dp, adp = (int(lay.tp[i]), int(lay.pp[i]), int(lay.ep[i]), int(lay.dp[i]), bool(lay.attn_dp[i]))
     return {
@@ -74,17 +74,26 @@ def row(ev: Evaluation, i: int) -> dict:
         "why": why(ev, i),
         "feasible": bool(ev.feasible[i]),
         "pruned_by": str(ev.reason[i]) or None,
+        # How far estimates of this kind have landed from published measurements.
+        "expected_error": band.error if band else None,
+        "error_band": band.text if band else None,
     }
 
 
 def result_dict(problem, result: SearchResult) -> dict:
+    from ..calibration.bands import for_placements
+
     ev = result.evaluation
+    front = [int(i) for i in result.front]
+    bands = for_placements(problem.engine, ev.space.pool.hardware, problem.model, ev.space.layout.take(front)) \
+        if front else []
     return {
         "problem": problem.name,
         "model": problem.model.name,
+        "engine": problem.engine.name,
         "method": result.method,
         "objectives": list(problem.objectives),
-        "pareto": [row(ev, int(i)) for i in result.front],
+        "pareto": [row(ev, i, b) for i, b in zip(front, bands)],
         "evaluated": int(result.evaluated),
         "pruned": result.pruned,
         "seconds": round(result.seconds, 4),

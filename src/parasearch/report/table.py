@@ -46,6 +46,9 @@ def pareto_table(problem: Problem, res: dict, console: Console) -> None:
         cells += [f"{r['memory_headroom']:.0%}", f"[yellow]{r['bottleneck']}[/]", r["why"]]
         t.add_row(*cells)
     console.print(t)
+    bands = list(dict.fromkeys(r["error_band"] for r in res["pareto"] if r.get("error_band")))
+    if bands:
+        console.print(f"expected error ({problem.engine.name} engine): " + "; ".join(bands))
     pruned = ", ".join(f"{v:,} {k}" for k, v in res["pruned"].items()) or "none"
     console.print(f"evaluated {res['evaluated']:,} placements in {res['seconds']:.2f} s; pruned: {pruned}")
     for n in res.get("notes", []):

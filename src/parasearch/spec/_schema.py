@@ -6,6 +6,8 @@ from typing import Annotated, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, model_validator
 
+from ..catalog.engines import DEFAULT_ENGINE
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=False, allow_inf_nan=False)
@@ -85,7 +87,7 @@ class SearchIn(_Strict):
 
 
 class EngineIn(_Strict):
-    name: str = "reference"
+    name: str = DEFAULT_ENGINE
     max_num_tokens: Optional[PositiveInt] = Field(None, le=10_000_000)
     kv_reservation: Optional[Literal["max", "mean"]] = None
     kv_free_fraction: Optional[PositiveFloat] = Field(None, le=1)
@@ -123,7 +125,7 @@ class ProblemIn(_Strict):
     objectives: list[Objective] = Field(default_factory=lambda: ["throughput_per_gpu", "tokens_per_user"],
                                         min_length=1, max_length=4)
     search: SearchIn = SearchIn()
-    engine: Union[str, EngineIn] = "reference"
+    engine: Union[str, EngineIn] = DEFAULT_ENGINE
     method: Literal["auto", "exhaustive", "optuna", "ilp"] = "auto"
     optuna: OptunaIn = OptunaIn()
     ilp: IlpIn = IlpIn()
