@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from ..search.result import SearchResult
-from .rows import placement_label
+from ..space.label import placement_label
 
 
 def pareto_plot(problem, result: SearchResult, path: str | Path) -> None:

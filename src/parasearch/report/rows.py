@@ -9,17 +9,7 @@ import numpy as np
 from ..cost.step import RESOURCES
 from ..search.evaluate import Evaluation
 from ..search.result import SearchResult
-
-
-def placement_label(tp: int, pp: int, ep: int, dp: int, adp: bool) -> str:
-    parts = [f"TP{tp}"]
-    if pp > 1:
-        parts.append(f"PP{pp}")
-    if ep > 1:
-        parts.append(f"EP{ep}")
-    if adp:
-        parts.append("attnDP")
-    return " ".join(parts) + (f" x{dp}" if dp > 1 else "")
+from ..space.label import placement_label
 
 
 def why(ev: Evaluation, i: int) -> str:
