@@ -4,14 +4,8 @@ from __future__ import annotations
 
 from typing import Optional
 
-import numpy as np
 import typer
-from rich.table import Table
 
-from ..calibration.profile import load_profile
-from ..calibration.whole_model import estimate_rows, load_row_inputs, read_rows
-from ..catalog.engines import load_engine
-from ..catalog.hardware import load_hardware
 from ..errors import ParasearchError
 from ._common import fmt_s, out, print_json
 
@@ -24,6 +18,15 @@ def validate(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Compare estimates with measured step times; report the median and max absolute % error."""
+    import numpy as np
+    from rich.table import Table
+
+    from ..calibration.profile import load_profile
+    from ..calibration.whole_model import estimate_rows, load_row_inputs, read_rows
+    from ..catalog.engines import load_engine
+    from ..catalog.hardware import load_hardware
+    from ..space.label import placement_label
+
     rows = read_rows(file)
     profile = load_profile(calibration) if calibration else None
     if profile and profile[0] and not any(r.hardware == profile[0] for r in rows):
@@ -53,7 +56,7 @@ def validate(
         t.add_column(col, justify="right" if col not in ("hardware", "model", "phase") else "left")
     for r, e, p in zip(rows, est, pct):
         color = "green" if abs(p) <= 10 else ("yellow" if abs(p) <= 25 else "red")
-        t.add_row(r.hardware, r.model, r.phase, str(r.batch), str(r.context), f"tp{r.tp} pp{r.pp} ep{r.ep}",
+        t.add_row(r.hardware, r.model, r.phase, str(r.batch), str(r.context), placement_label(r.tp, r.pp, r.ep),
                   fmt_s(r.step_time_s), fmt_s(float(e)), f"[{color}]{p:+.1f}%[/]")
     out.print(t)
     out.print(f"median |error| {summary['median_abs_pct_error']:.1f}%   max |error| {summary['max_abs_pct_error']:.1f}%"
