@@ -105,7 +105,7 @@ def test_a_problem_takes_the_checkpoints_weights_unless_told(cache, tmp_path):
     p = tmp_path / "p.yaml"
     p.write_text(told)
     rc, out, err = run_cli("search", str(p), "--json")
-    assert rc == 0 and "checkpoint holds int4 weights; searching with bf16" in err
+    assert rc == 0 and "checkpoint holds int4 weights; using bf16 weights as asked" in err
     p.write_text(base)
     rc, out, err = run_cli("search", str(p), "--json")
     assert rc == 0 and err == "" and json.loads(out)["pareto"]

@@ -46,6 +46,16 @@ def check_format(kind: str, value: str) -> str:
     return value
 
 
+def precision_note(model, weights: str) -> None:
+    """A quantized checkpoint estimated in another weight format is used as asked, but said: the
+    engine would need a checkpoint in that format. (A bf16 checkpoint with fp8 or int4 weights is
+    ordinary quantization and goes unremarked.)"""
+    native = model.native_weights
+    if native != "bf16" and weights != native:
+        err.print(f"note: the {model.name} checkpoint holds {native} weights; using {weights} weights as asked",
+                  markup=False, highlight=False, soft_wrap=True)
+
+
 MAX_COUNT = 10_000_000  # no cluster, batch or context is larger; bigger numbers are typos
 
 

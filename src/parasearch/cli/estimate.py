@@ -8,7 +8,7 @@ import typer
 
 from ..defaults import KV_CACHE, MAX_BATCH
 from ..errors import ParasearchError
-from ._common import check_format, fmt_bytes, fmt_s, load_inputs, out, positive, print_json
+from ._common import check_format, fmt_bytes, fmt_s, load_inputs, out, positive, precision_note, print_json
 
 PHASES = ("decode", "prefill")
 
@@ -61,6 +61,7 @@ def estimate(
             raise ParasearchError(f"--phase {phase} needs --batch and --context")
     m, hw, eng = load_inputs(model, hardware, engine, calibration)
     prec = Precision(weights or m.native_weights, kv_cache)
+    precision_note(m, prec.weights)
     check_placement(m, tp, pp, ep, dp, attn_dp)
     layout = Layout.of(tp, pp, ep, dp, attn_dp)
     if serving:

@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 
 from ..errors import InfeasibleError, ParasearchError
-from ._common import check_format, err, out, positive, print_json, write_file
+from ._common import check_format, err, out, positive, precision_note, print_json, write_file
 
 RANKS = ("cluster", "per-gpu")
 
@@ -52,7 +52,7 @@ def search(
     explain: bool = typer.Option(False, "--explain", help="Say under the table why every row binds, and what the columns mean."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON to stdout."),
     csv_file: Optional[str] = typer.Option(None, "--csv", help="Write the Pareto front to this CSV file."),
-    plot: Optional[str] = typer.Option(None, help="Write a PNG of throughput per GPU against tokens/s per user."),
+    plot: Optional[str] = typer.Option(None, help="Write a PNG of throughput (as ranked) against tokens/s per user."),
 ) -> None:
     """Search the placements of a problem and print the Pareto front with the binding resource of each.
 
@@ -82,7 +82,7 @@ def search(
                                                solver=solver or problem.ilp.solver))
     if rank:
         problem = replace(problem, ranking=rank)
-    _warn_precision(problem)
+    precision_note(problem.model, problem.precision.weights)
     result = run_search(problem, method or problem.method)
     if getattr(result, "plan", None) is not None:
         from ..report.plan import plan_outputs
@@ -159,17 +159,6 @@ def problem_from_flags(flags: dict, overrides: dict | None = None):
         field = tuple((exc.field or "").split("."))
         flag = next((f for f, path in PROBLEM_FLAGS.items() if path == field[:len(path)]), None)
         raise ParasearchError(f"{flag}: {exc.message}" if flag else exc.message, hint=exc.hint) from None
-
-
-def _warn_precision(problem) -> None:
-    """A quantized checkpoint searched in another weight format is used as asked, but said: the
-    engine would need a checkpoint in that format. (A bf16 checkpoint with fp8 or int4 weights is
-    ordinary quantization and goes unremarked.)"""
-    native = problem.model.native_weights
-    if native != "bf16" and problem.precision.weights != native:
-        err.print(f"note: the {problem.model.name} checkpoint holds {native} weights; searching with "
-                  f"{problem.precision.weights} weights as the problem says", markup=False, highlight=False,
-                  soft_wrap=True)
 
 
 def _write_csv(path: str, rows: list[dict]) -> None:

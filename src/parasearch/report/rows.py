@@ -74,6 +74,9 @@ def result_dict(problem, result: SearchResult) -> dict:
         "model": problem.model.name,
         "method": result.method,
         "objectives": list(problem.objectives),
+        # Rows are ranked by the whole cluster's output tok/s ("cluster") or by tok/s per GPU ("per-gpu").
+        "ranking": "cluster" if ev.fleet_gpus else "per-gpu",
+        "cluster_gpus": problem.total_gpus,
         "pareto": [row(ev, int(i)) for i in result.front],
         "evaluated": int(result.evaluated),
         "pruned": result.pruned,
