@@ -37,12 +37,12 @@ def test_flags_and_file_give_the_same_front():
 
 def test_flags_with_a_rate_and_an_engine_give_the_same_plan(tmp_path):
     f = tmp_path / "p.yaml"
-    f.write_text("model: llama-3.1-8b\nengine: reference\ncluster: {hardware: h200, nodes: 2, gpus_per_node: 8}\n"
+    f.write_text("model: llama-3.1-8b\nengine: reference\ncluster: {hardware: h200, nodes: 1, gpus_per_node: 4}\n"
                  "workload: {input_tokens: 1024, output_tokens: 256, arrival_rate: 30}\nslo: {tpot_s: 0.05}\n")
     rc, from_file, err = run_cli("search", str(f), "--json")
     assert rc == 0, err
-    rc, from_flags, err = run_cli("search", "-m", "llama-3.1-8b", "--engine", "reference", "-H", "h200", "--nodes",
-                                  "2", "--input-tokens", "1024", "--output-tokens", "256", "--arrival-rate", "30",
+    rc, from_flags, err = run_cli("search", "-m", "llama-3.1-8b", "--engine", "reference", "-H", "h200", "--gpus-per-node",
+                                  "4", "--input-tokens", "1024", "--output-tokens", "256", "--arrival-rate", "30",
                                   "--tpot", "0.05", "--json")
     assert rc == 0, err
     a, b = json.loads(from_file), json.loads(from_flags)
