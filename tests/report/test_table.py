@@ -80,23 +80,32 @@ def test_top_and_explain(results):
 
 
 def test_a_fixed_cluster_ranks_by_its_total_throughput():
-    """Llama-70B on 8xH100: per GPU, a 6-of-8-GPU layout (TP2 PP3) leads; for the cluster, whose
-    8 GPUs are there anyway, a layout that uses all of them delivers more and comes first."""
+    """Llama-70B on 8xH100. For the cluster, whose 8 GPUs are there anyway, the top row delivers the
+    most tokens/s in total; ranked per GPU, the top row is the most efficient per GPU it uses."""
     base = load_problem(ROOT / "problems" / "llama-3.1-70b-fp8-h100.yaml")
     base = replace(base, engine=load_engine("reference"))
     assert base.fixed_fleet
     cluster = result_dict(base, run_search(base, "exhaustive"))
     per_gpu_problem = replace(base, ranking="per-gpu")
     per_gpu = result_dict(per_gpu_problem, run_search(per_gpu_problem, "exhaustive"))
+    assert (cluster["ranking"], per_gpu["ranking"]) == ("cluster", "per-gpu")
     c, g = cluster["pareto"][0], per_gpu["pareto"][0]
-    assert c["gpus"] == 8 and g["gpus"] < 8
-    assert c["output_tokens_per_s"] > g["output_tokens_per_s"]
-    assert g["output_tokens_per_s_per_gpu"] > c["output_tokens_per_s_per_gpu"]
-    totals = [r["output_tokens_per_s"] for r in cluster["pareto"]]
-    assert totals == sorted(totals, reverse=True)
+    assert c["output_tokens_per_s"] >= g["output_tokens_per_s"]
+    assert g["output_tokens_per_s_per_gpu"] >= c["output_tokens_per_s_per_gpu"]
+    for res, key in ((cluster, "output_tokens_per_s"), (per_gpu, "output_tokens_per_s_per_gpu")):
+        values = [r[key] for r in res["pareto"]]
+        assert values == sorted(values, reverse=True)
     text = _render(per_gpu_problem, run_search(per_gpu_problem, "exhaustive"))
-    assert "ranked by output tok/s per GPU" in text and f"{g['gpus']}/8" in text
-    assert "idle" in text  # the 6/8 row is explained
+    assert "ranked by output tok/s per GPU" in text
+
+
+def test_a_layout_that_leaves_gpus_idle_is_marked():
+    p = load_problem(ROOT / "problems" / "llama-3.1-70b-fp8-h100.yaml")
+    p = replace(p, engine=load_engine("reference"), limits=replace(p.limits, tp=(2,), pp=(3,)))  # 6 of 8 GPUs
+    res = run_search(p, "exhaustive")
+    text = _render(p, res)
+    assert all(r["gpus"] == 6 for r in result_dict(p, res)["pareto"])
+    assert " 6/8 " in text and "leaves the rest idle" in text
 
 
 def test_a_target_rate_sizes_the_fleet_so_rows_rank_per_gpu():
