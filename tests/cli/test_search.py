@@ -29,7 +29,7 @@ def test_table_csv_and_plot(tmp_path):
     c, png = tmp_path / "front.csv", tmp_path / "front.png"
     rc, out, err = run_cli("search", PROBLEM, "--csv", str(c), "--plot", str(png))
     assert rc == 0, err
-    assert "tok/s/GPU" in out and "binds" in out and "evaluated" in out
+    assert "/GPU" in out and "cluster" in out and "binds" in out and "evaluated" in out
     rows = list(csv.DictReader(c.open()))
     assert rows and float(rows[0]["output_tokens_per_s_per_gpu"]) > 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
@@ -229,16 +230,43 @@ _MODEL_TYPES = {
 SUPPORTED_ARCHITECTURES = tuple(sorted(_PARSERS))
 
 
-def _native_weights(cfg: dict) -> str:
-    q = cfg.get("quantization_config") or {}
+def _compressed_tensors(q: dict) -> str | None:
+    """The weight format of a compressed-tensors (llm-compressor) checkpoint, from the bits it states."""
+    for group in (q.get("config_groups") or {}).values():
+        w = group.get("weights") if isinstance(group, dict) else None
+        if not isinstance(w, dict):
+            continue
+        bits, kind = w.get("num_bits"), str(w.get("type", "int")).lower()
+        a = group.get("input_activations") or {}
+        if bits == 4:
+            return "fp4" if kind == "float" else "int4"   # NVFP4 / W4A16
+        if bits == 8 and (kind == "float" or (isinstance(a, dict) and a.get("num_bits") == 8)):
+            return "fp8"  # FP8, or W8A8 int8: the same bytes, and Hopper runs int8 at the fp8 rate
+    fmt = str(q.get("format", "")).lower()
+    return {"float-quantized": "fp8", "nvfp4-pack-quantized": "fp4"}.get(fmt)
+
+
+def checkpoint_weights(cfg: dict) -> str | None:
+    """The weight format a config's `quantization_config` states (fp8, fp4, int4), or None when it
+    states none, or one the oracle does not model (int8 weight-only, 3-bit, ...)."""
+    q = cfg.get("quantization_config")
     if not isinstance(q, dict):
-        return "bf16"
+        return None
     method = str(q.get("quant_method", "")).lower()
-    if method == "mxfp4":
-        return "fp4"
-    if method == "fp8":
+    if method in ("fp8", "fbgemm_fp8"):
         return "fp8"
-    return "bf16"
+    if method == "mxfp4":  # gpt-oss: 4-bit values with a shared 8-bit exponent per 32
+        return "fp4"
+    if method in ("awq", "gptq", "awq_marlin", "gptq_marlin"):
+        return "int4" if q.get("bits", 4) == 4 else None
+    if method == "modelopt":  # NVIDIA TensorRT Model Optimizer checkpoints (nvidia/...-FP8, -FP4)
+        algo = str(q.get("quant_algo", "")).upper()
+        return "fp8" if algo == "FP8" else "fp4" if "FP4" in algo else "int4" if algo.startswith("W4A16") else None
+    if method == "bitsandbytes":
+        return "int4" if q.get("load_in_4bit") else None
+    if method == "compressed-tensors":
+        return _compressed_tensors(q)
+    return None
 
 
 def from_config(cfg: Any, name: str, source: str = "") -> ModelSpec:
@@ -273,7 +301,7 @@ def from_config(cfg: Any, name: str, source: str = "") -> ModelSpec:
         groups=tuple(groups[i] for i in used),
         layer_group_index=tuple(index),
         source=source,
-        native_weights=_native_weights(cfg),
+        native_weights=checkpoint_weights(cfg) or "bf16",
         extras={"architecture": arch},
     )
 
@@ -283,46 +311,94 @@ def catalog_names() -> list[str]:
     return sorted(p.name[:-5] for p in root.iterdir() if p.name.endswith(".json"))
 
 
-_SUFFIXES = ("-instruct", "-chat", "-base", "-v0.1", "-fp8", "-bf16", "-hf")
+_SUFFIXES = ("-instruct", "-chat", "-base", "-v0.1", "-bf16", "-hf")
+# Repo-id endings that name a quantized checkpoint (nvidia/Llama-3.1-70B-Instruct-FP8, ...-AWQ).
+_QUANT_SUFFIXES = {"-fp8-dynamic": "fp8", "-fp8": "fp8", "-nvfp4": "fp4", "-fp4": "fp4", "-mxfp4": "fp4",
+                   "-awq": "int4", "-gptq": "int4", "-int4": "int4", "-w4a16": "int4"}
+
+
+def quantization_in_name(text: str) -> str | None:
+    """The weight format a repo id's ending names (`-FP8`, `-FP4`/`-NVFP4`, `-AWQ`/`-GPTQ`/`-Int4`)."""
+    key = text.strip().lower()
+    found = None
+    changed = True
+    while changed:
+        changed = False
+        for suffix, fmt in _QUANT_SUFFIXES.items():
+            if key.endswith(suffix):
+                key, changed, found = key[: -len(suffix)], True, found or fmt
+        for suffix in _SUFFIXES:
+            if key.endswith(suffix):
+                key, changed = key[: -len(suffix)], True
+    return found
 
 
 def catalog_alias(text: str) -> str | None:
     """The catalog name for a Hugging Face repo id or a variant of it
-    (`meta-llama/Llama-3.1-70B-Instruct` -> `llama-3.1-70b`), if there is one."""
+    (`meta-llama/Llama-3.1-70B-Instruct` -> `llama-3.1-70b`, `nvidia/DeepSeek-R1-FP4` -> `deepseek-r1`)."""
     key = text.strip().split("/")[-1].lower()
     if key.startswith("meta-"):
         key = key[len("meta-"):]
     changed = True
     while changed:
         changed = False
-        for suffix in _SUFFIXES:
+        for suffix in (*_QUANT_SUFFIXES, *_SUFFIXES):
             if key.endswith(suffix):
                 key, changed = key[: -len(suffix)], True
     return key if key in catalog_names() else None
 
 
+_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}/[\w.-]{1,96}$")
+
+
+def _catalog(key: str) -> ModelSpec:
+    data = (resources.files("parasearch") / "model_catalog" / f"{key}.json").read_text()
+    return from_config(json.loads(data), key, source=f"catalog:{key}")
+
+
 def load_model(name_or_path: str | Path) -> ModelSpec:
-    """A catalog name (`llama-3.1-70b`), a Hugging Face repo id of a catalog model, or a path to a
-    config.json (or its folder)."""
+    """A catalog name (`llama-3.1-70b`), a path to a config.json (or its folder), or a Hugging Face
+    repo id. Repo ids of catalog models resolve offline, without the Hub; any other id reads the
+    config.json that `huggingface_hub` has cached, or downloads it. A quantized checkpoint's weight
+    format comes from its `quantization_config`, else from its name (`-FP8`, `-FP4`, `-AWQ`)."""
     text = str(name_or_path)
     path = Path(text)
-    if not path.exists() and path.suffix != ".json" and catalog_alias(text):
-        text = catalog_alias(text)
-        path = Path(text)
+    if not path.exists() and path.suffix != ".json":
+        alias = catalog_alias(text)
+        if alias:
+            spec = _catalog(alias)
+            named = quantization_in_name(text)
+            return replace(spec, native_weights=named) if named else spec
+        if _REPO_ID.match(text) and not text.startswith("."):
+            from .hub import hub_config
+
+            cfg, source = hub_config(text)
+            spec = from_config(cfg, text, source=source)
+            named = quantization_in_name(text)
+            return replace(spec, native_weights=named) if named and checkpoint_weights(cfg) is None else spec
     looks_like_path = path.suffix == ".json" or "/" in text or path.exists()
     if not looks_like_path:
         key = text.lower()
         if key not in catalog_names():
             raise ModelError(f"unknown model '{text}'",
-                             hint="catalog: " + ", ".join(catalog_names()) + "; or a path to a config.json")
-        data = (resources.files("parasearch") / "model_catalog" / f"{key}.json").read_text()
-        return from_config(json.loads(data), key, source=f"catalog:{key}")
+                             hint="catalog: " + ", ".join(catalog_names()) + "; a Hugging Face id (org/name); "
+                                  "or a path to a config.json")
+        return _catalog(key)
     if path.is_dir():
         path = path / "config.json"
     if not path.exists():
-        raise ModelError(f"{path}: no such file", hint="give a catalog name or a path to a config.json")
+        raise ModelError(f"{path}: no such file", hint="give a catalog name, a Hugging Face id or a path to a config.json")
+    return from_config(read_config(path), _stem(path), source=str(path))
+
+
+def _stem(path: Path) -> str:
+    return (path.parent.name if path.name == "config.json" else path.stem) or "model"
+
+
+def read_config(path: Path) -> Any:
+    """A config.json's JSON, with one-line errors."""
     try:
-        cfg = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError:
         raise ModelError(f"{path}: not a text file") from None
     except json.JSONDecodeError as exc:
@@ -331,5 +407,3 @@ def load_model(name_or_path: str | Path) -> ModelSpec:
         raise ModelError(f"{path}: malformed config.json: nested too deeply") from None
     except OSError as exc:
         raise ModelError(f"{path}: cannot read: {exc.strerror}") from None
-    stem = path.parent.name if path.name == "config.json" else path.stem
-    return from_config(cfg, stem or "model", source=str(path))

@@ -4,25 +4,37 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 from typing import Any
 
 from rich.console import Console
 
-from ..catalog.engines import Engine, load_engine
-from ..catalog.hardware import Hardware, load_hardware
-from ..catalog.models import ModelSpec, load_model
-from ..calibration.profile import apply_profile
 from ..cost.precision import KV_FORMATS, WEIGHT_FORMATS
 from ..errors import ParasearchError
 
-# A terminal gets its own width; a pipe or file gets room for a full table instead of 80 columns.
-out = Console(width=None if sys.stdout.isatty() else 200)
-err = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
+PIPE_WIDTH = 120  # columns for output to a pipe or file when COLUMNS does not say
 
 
-def load_inputs(model: str, hardware: str, engine: str, calibration: str | None) -> tuple[ModelSpec, Hardware, Engine]:
-    from ..catalog.engines import resolve_name
+def _width(stream) -> int | None:
+    """A terminal: None, so rich reads COLUMNS or asks the terminal. A pipe or file: COLUMNS when it
+    is set (rich would otherwise take the width of whatever terminal stdin is), else PIPE_WIDTH."""
+    if stream.isatty():
+        return None
+    columns = os.environ.get("COLUMNS", "")
+    return int(columns) if columns.isdigit() and 20 <= int(columns) <= 10_000 else PIPE_WIDTH
+
+
+out = Console(width=_width(sys.stdout))
+err = Console(stderr=True, width=_width(sys.stderr))
+
+
+def load_inputs(model: str, hardware: str, engine: str, calibration: str | None):
+    """(ModelSpec, Hardware with the calibration applied, Engine)."""
+    from ..calibration.profile import apply_profile
+    from ..catalog.engines import load_engine, resolve_name
+    from ..catalog.hardware import load_hardware
+    from ..catalog.models import load_model
 
     note = resolve_name(engine)[1]
     if note:
@@ -35,6 +47,16 @@ def check_format(kind: str, value: str) -> str:
     if value not in allowed:
         raise ParasearchError(f"--{kind.replace('_', '-')} {value!r} is not a format", hint="allowed: " + ", ".join(allowed))
     return value
+
+
+def precision_note(model, weights: str) -> None:
+    """A quantized checkpoint estimated in another weight format is used as asked, but said: the
+    engine would need a checkpoint in that format. (A bf16 checkpoint with fp8 or int4 weights is
+    ordinary quantization and goes unremarked.)"""
+    native = model.native_weights
+    if native != "bf16" and weights != native:
+        err.print(f"note: the {model.name} checkpoint holds {native} weights; using {weights} weights as asked",
+                  markup=False, highlight=False, soft_wrap=True)
 
 
 MAX_COUNT = 10_000_000  # no cluster, batch or context is larger; bigger numbers are typos

@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import typer
-from rich.table import Table
 
-from ..catalog import engines, hardware, models
-from ..cost.layout import Layout
-from ..cost.memory import weight_bytes_per_gpu
 from ..errors import ParasearchError
 from ._common import out, print_json
 
@@ -19,6 +15,12 @@ def catalog(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """List the shipped catalogs."""
+    from rich.table import Table
+
+    from ..catalog import engines, hardware, models
+    from ..cost.layout import Layout
+    from ..cost.memory import weight_bytes_per_gpu
+
     if kind not in KINDS:
         raise ParasearchError(f"unknown catalog '{kind}'", hint="allowed: " + ", ".join(KINDS))
     rows: list[dict] = []

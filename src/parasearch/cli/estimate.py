@@ -5,15 +5,10 @@ from __future__ import annotations
 from typing import Optional
 
 import typer
-from rich.table import Table
 
-from ..cost.layout import Layout
-from ..cost.precision import Precision
-from ..cost.serving import Workload
-from ..cost.summary import serving_summary, step_summary
+from ..defaults import KV_CACHE, MAX_BATCH
 from ..errors import ParasearchError
-from ..space.rules import check_placement
-from ._common import check_format, fmt_bytes, fmt_s, load_inputs, out, positive, print_json
+from ._common import check_format, fmt_bytes, fmt_s, load_inputs, out, positive, precision_note, print_json
 
 PHASES = ("decode", "prefill")
 
@@ -26,24 +21,32 @@ def estimate(
     ep: int = typer.Option(1, help="Expert-parallel degree (MoE models)."),
     dp: int = typer.Option(1, help="Data-parallel replicas."),
     attn_dp: bool = typer.Option(False, "--attn-dp", help="Attention data parallelism across the ep ranks (MoE)."),
-    weights: str = typer.Option("bf16", help="Weight format: bf16, fp8, fp4."),
-    kv_cache: str = typer.Option("bf16", "--kv-cache", help="KV-cache format: bf16, fp8."),
+    weights: Optional[str] = typer.Option(None, help="Weight format: bf16, fp8, fp4, int4 (default: the model checkpoint's own)."),
+    kv_cache: str = typer.Option(KV_CACHE, "--kv-cache", help="KV-cache format: bf16, fp8."),
     phase: Optional[str] = typer.Option(None, help="decode or prefill: time one step."),
     batch: Optional[int] = typer.Option(None, help="Sequences (decode) or prompts (prefill) per replica."),
     context: Optional[int] = typer.Option(None, help="Decode: tokens already cached; prefill: prompt length."),
     input_tokens: Optional[int] = typer.Option(None, "--input-tokens", help="Serving: prompt length."),
     output_tokens: Optional[int] = typer.Option(None, "--output-tokens", help="Serving: generated tokens per request."),
-    max_batch: int = typer.Option(2048, "--max-batch", help="Serving: engine cap on sequences in flight per replica."),
+    max_batch: int = typer.Option(MAX_BATCH, "--max-batch", help="Serving: engine cap on sequences in flight per replica."),
     engine: str = typer.Option("vllm", help="Engine profile: vllm (default), sglang, trtllm, trtllm-trt, vllm-v0, "
                                "reference (the calibration harness), or an engine YAML."),
     calibration: Optional[str] = typer.Option(None, help="Calibration profile from `parasearch calibrate`."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Estimate one placement: a decode/prefill step (--phase) or steady-state serving (--input-tokens/--output-tokens)."""
+    from ..cost.layout import Layout
+    from ..cost.precision import Precision
+    from ..cost.serving import Workload
+    from ..cost.summary import serving_summary, step_summary
+    from ..space.rules import check_placement
+
     for name, v in (("--tp", tp), ("--pp", pp), ("--ep", ep), ("--dp", dp), ("--batch", batch), ("--context", context),
                     ("--input-tokens", input_tokens), ("--output-tokens", output_tokens), ("--max-batch", max_batch)):
         positive(name, v)
-    prec = Precision(check_format("weights", weights), check_format("kv_cache", kv_cache))
+    if weights is not None:
+        check_format("weights", weights)
+    check_format("kv_cache", kv_cache)
     serving = input_tokens is not None or output_tokens is not None
     if serving and phase is not None:
         raise ParasearchError("give either --phase (one step) or --input-tokens/--output-tokens (serving), not both")
@@ -58,6 +61,8 @@ def estimate(
         if batch is None or context is None:
             raise ParasearchError(f"--phase {phase} needs --batch and --context")
     m, hw, eng = load_inputs(model, hardware, engine, calibration)
+    prec = Precision(weights or m.native_weights, kv_cache)
+    precision_note(m, prec.weights)
     check_placement(m, tp, pp, ep, dp, attn_dp)
     layout = Layout.of(tp, pp, ep, dp, attn_dp)
     if serving:
@@ -75,10 +80,14 @@ def estimate(
 
 
 def _table(r: dict, serving: bool) -> None:
+    from rich.table import Table
+
+    from ..space.label import placement_label
+
     p = r["placement"]
-    title = (f"{r['model']} on {p['gpus']}x {r['hardware']}  tp={p['tp']} pp={p['pp']} ep={p['ep']} dp={p['dp']}"
-             f"{' attn-dp' if p['attn_dp'] else ''}  weights {r['precision']['weights']}, KV {r['precision']['kv_cache']}"
-             f"  [{r['engine']} engine]")
+    label = placement_label(p["tp"], p["pp"], p["ep"], p["dp"], p["attn_dp"])
+    title = (f"{r['model']} on {p['gpus']}x {r['hardware']}  {label}  weights {r['precision']['weights']}, "
+             f"KV {r['precision']['kv_cache']}  [{r['engine']} engine]")
     t = Table(title=title, show_header=False, title_justify="left")
     t.add_column(style="bold")
     t.add_column(justify="right")

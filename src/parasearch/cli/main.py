@@ -8,20 +8,45 @@ import sys
 import typer
 
 from ..errors import ParasearchError
-from .estimate import estimate
 
 app = typer.Typer(
     name="parasearch",
     help="Find Pareto-optimal parallel layouts for LLM serving, and say which resource binds.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion for bash, zsh, fish, PowerShell
     pretty_exceptions_enable=False,
 )
+
+
+def version() -> str:
+    """The installed distribution's version (package metadata), not a constant in the code."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+
+    try:
+        return dist_version("parasearch")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "0+unknown"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"parasearch {version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    show_version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                      help="Print the version and exit."),
+) -> None:
+    """Find Pareto-optimal parallel layouts for LLM serving, and say which resource binds."""
 
 
 def _register() -> None:
     from .calibrate import calibrate
     from .catalog import catalog
+    from .estimate import estimate
     from .search import search
     from .sweep import sweep
     from .validate import validate

@@ -6,8 +6,8 @@ from dataclasses import asdict
 from typing import Optional
 
 import typer
-from rich.table import Table
 
+from ..defaults import KV_CACHE, MAX_BATCH
 from ..errors import ParasearchError
 from ._common import check_format, err, load_inputs, out, positive, print_json, write_file
 
@@ -18,9 +18,9 @@ def sweep(
     gpus_per_node: int = typer.Option(8, "--gpus-per-node", help="GPUs per node."),
     models: Optional[str] = typer.Option(None, help="Comma-separated models (default: 8B, 32B, 70B, 405B, DeepSeek-R1)."),
     workloads: Optional[str] = typer.Option(None, help="Comma-separated workloads (default: all five)."),
-    weights: Optional[str] = typer.Option(None, help="Weight format for every model (default: each model's own)."),
-    kv_cache: str = typer.Option("bf16", "--kv-cache", help="KV-cache format."),
-    max_batch: int = typer.Option(512, "--max-batch", help="Engine cap on sequences per replica."),
+    weights: Optional[str] = typer.Option(None, help="Weight format for every model: bf16, fp8, fp4, int4 (default: each model's own)."),
+    kv_cache: str = typer.Option(KV_CACHE, "--kv-cache", help="KV-cache format."),
+    max_batch: int = typer.Option(MAX_BATCH, "--max-batch", help="Engine cap on sequences per replica."),
     engine: str = typer.Option("vllm", help="Engine profile (vllm, sglang, trtllm, ... or a YAML)."),
     calibration: Optional[str] = typer.Option(None, help="Calibration profile."),
     plots: Optional[str] = typer.Option(None, help="Folder for the PNG figures."),
@@ -76,15 +76,17 @@ def sweep(
 
 def _summary(points, findings) -> None:
     from ..report.characterization import summary_rows
+    from ..report.fmt import compact, duration, percent
+    from ..report.table import BINDS, fitted_table
 
-    t = Table(title="Best strategy per model and workload", title_justify="left")
-    for c in ("model", "workload", "best", "tok/s/GPU", "TPOT", "seq/GPU", "KV share", "binds", "DP tok/s/GPU"):
-        t.add_column(c, justify="left" if c in ("model", "workload", "best", "binds") else "right")
-    for r in summary_rows(points):
-        t.add_row(r["model"], r["workload"], r["best"], f"{r['tok/s/GPU']:,.0f}",
-                  "-" if r["TPOT ms"] is None else f"{r['TPOT ms']:.1f} ms", f"{r['seq/GPU']:.1f}",
-                  "-" if r["KV share"] is None else f"{r['KV share']:.0%}", r["binds"],
-                  "-" if r["DP tok/s/GPU"] is None else f"{r['DP tok/s/GPU']:,.0f}")
-    out.print(t)
+    out.print("Best strategy per model and workload (tok/s: output tokens per second)", markup=False)
+    columns = [("model", "left"), ("workload", "left"), ("best", "left"), ("tok/s\n/GPU", "right"),
+               ("TPOT", "right"), ("seq\n/GPU", "right"), ("KV\nshare", "right"), ("binds", "left"),
+               ("DP tok/s\n/GPU", "right")]
+    rows = [[r["model"], r["workload"], r["best"], compact(r["tok/s/GPU"]),
+             duration(None if r["TPOT ms"] is None else r["TPOT ms"] / 1e3), compact(r["seq/GPU"]),
+             percent(r["KV share"]), BINDS.get(r["binds"], r["binds"]), compact(r["DP tok/s/GPU"])]
+            for r in summary_rows(points)]
+    out.print(fitted_table(columns, rows, out.width, wrap=("model", "workload", "best"), styles={"binds": "yellow"}))
     for f in findings:
         out.print(f"[bold]{f.number}. {f.verdict}[/]: {f.claim}\n   {f.evidence}")

@@ -20,7 +20,7 @@ from . import comm
 from . import kernels as K
 from .layout import Layout, stage_layer_counts
 from .memory import kv_heads_per_gpu, realized
-from .precision import Precision, bytes_per
+from .precision import Precision, bytes_per, compute_format
 
 RESOURCES = ("compute", "memory", "interconnect", "latency")
 BF16 = 2.0
@@ -106,11 +106,11 @@ class Ctx:
     @property
     def math(self) -> str:
         """The format the weight GEMMs compute in on this chip."""
-        return self.hw.math_format(self.prec.weights)
+        return self.hw.math_format(compute_format(self.prec.weights))
 
     @property
     def peak(self) -> float:
-        return self.hw.peak_flops(self.prec.weights)
+        return self.hw.peak_flops(compute_format(self.prec.weights))
 
     @property
     def flops_eff(self) -> float:

@@ -5,52 +5,44 @@ from __future__ import annotations
 import csv
 
 from rich.console import Console
-from rich.table import Table
 
-
-
-def _ms(x) -> str:
-    return "-" if x is None else (f"{x:.2f} s" if x >= 1 else f"{x * 1e3:.1f} ms")
+from .fmt import compact, duration
+from .table import BINDS, fitted_table, print_header
 
 
 def plan_table(problem, plan: dict, console: Console) -> None:
-    wl = problem.workload
-    pools = ", ".join(f"{p['name']}: {p['nodes']}x{p['gpus_per_node']} {p['hardware']}" for p in plan["pools"])
+    say = lambda text: console.print(text, markup=False, highlight=False)  # noqa: E731
+    print_header(problem, console)
     target = f"target {plan['target_rate']:g} req/s" if plan["target_rate"] else "no target rate (maximize)"
-    t = Table(title=f"{problem.model.name}  |  {wl.input_tokens:g} in / {problem.output_description} out  |  "
-                    f"{target}  |  pools {pools}", title_justify="left")
-    for c in ("pool", "role", "placement", "batch", "replicas", "GPUs", "req/s", "TTFT", "TPOT", "binds"):
-        t.add_column(c, justify="left" if c in ("pool", "role", "placement", "binds") else "right")
-    for r in plan["allocation"]:
-        batch = r.get("max_batch", r.get("prompts_per_pass"))
-        t.add_row(r["pool"], r["role"], r["placement"], str(batch), str(r["replicas"]), str(r["gpus"]),
-                  f"{r['requests_per_s']:.3g}", _ms(r["ttft_s"]), _ms(r["tpot_s"]), r["bottleneck"])
-    console.print(t)
+    say(f"cluster plan: {target}, objective {plan['objective']}")
+    columns = [("pool", "left"), ("role", "left"), ("placement", "left"), ("batch", "right"), ("GPUs", "right"),
+               ("req/s", "right"), ("TTFT", "right"), ("TPOT", "right"), ("binds", "left")]
+    rows = [[r["pool"], r["role"], r["placement"], str(r.get("max_batch", r.get("prompts_per_pass"))), str(r["gpus"]),
+             compact(r["requests_per_s"]), duration(r["ttft_s"]), duration(r["tpot_s"]),
+             BINDS.get(r["bottleneck"], r["bottleneck"])] for r in plan["allocation"]]
+    console.print(fitted_table(columns, rows, console.width, wrap=("placement",), styles={"binds": "yellow"}))
     cost = f", ${plan['cost_per_hour']:,.2f}/h" if plan["cost_per_hour"] is not None else ""
     gap = "" if plan["status"] == "optimal" else f" (gap {plan['gap']:.2%})" if plan["gap"] is not None else ""
-    console.print(f"served {plan['served_rate']:.4g} req/s ({plan['served_output_tokens_per_s']:,.0f} output tok/s) on "
-                  f"{plan['gpus_used']} of {plan['gpus_available']} GPUs{cost}; objective {plan['objective']}; "
-                  f"solver {plan['solver']}: {plan['status']}{gap} in {plan['solve_seconds']:.2f} s "
-                  f"({plan['candidates']} candidate configurations)")
+    say(f"served {plan['served_rate']:.4g} req/s ({plan['served_output_tokens_per_s']:,.0f} output tok/s) on "
+        f"{plan['gpus_used']} of {plan['gpus_available']} GPUs{cost}; solver {plan['solver']}: {plan['status']}{gap} "
+        f"in {plan['solve_seconds']:.2f} s ({plan['candidates']} candidate configurations)")
     for k, m in plan["slo_margins"].items():
-        console.print(f"SLO {k.upper()}: worst {_ms(m['worst_s'])} of {_ms(m['limit_s'])} ({m['margin']:.0%} margin)")
-    console.print(f"[bold]disaggregation:[/] {plan['disaggregation']['reason']}")
+        say(f"SLO {k.upper()}: worst {duration(m['worst_s'])} of {duration(m['limit_s'])} ({m['margin']:.0%} margin)")
+    say(f"disaggregation: {plan['disaggregation']['reason']}")
     for n in plan.get("notes", []):
-        console.print(f"note: {n}")
+        say(f"note: {n}")
     if plan["pareto"]:
-        f = Table(title="Pareto front: served rate vs TPOT (epsilon-constraint)", title_justify="left")
-        for c in ("TPOT bound", "worst TPOT", "tok/s/user", "req/s", "GPUs", "disaggregated"):
-            f.add_column(c, justify="right")
-        for p in plan["pareto"]:
-            f.add_row(_ms(p["tpot_bound_s"]), _ms(p["worst_tpot_s"]), f"{p['tokens_per_s_per_user']:.1f}",
-                      f"{p['served_rate']:.4g}", str(p["gpus"]), "yes" if p["disaggregated"] else "no")
-        console.print(f)
+        say("Pareto front of served rate against TPOT (epsilon-constraint):")
+        columns = [("TPOT\nbound", "right"), ("worst\nTPOT", "right"), ("tok/s\n/user", "right"),
+                   ("req/s", "right"), ("GPUs", "right"), ("disagg.", "left")]
+        rows = [[duration(p["tpot_bound_s"]), duration(p["worst_tpot_s"]), compact(p["tokens_per_s_per_user"]),
+                 compact(p["served_rate"]), str(p["gpus"]), "yes" if p["disaggregated"] else "no"]
+                for p in plan["pareto"]]
+        console.print(fitted_table(columns, rows, console.width))
 
 
 def plan_outputs(problem, result, *, as_json: bool, csv_file: str | None, plot: str | None, console, err) -> None:
-    from ..cli._common import print_json
-
-    from ..cli._common import write_file
+    from ..cli._common import print_json, write_file
 
     plan = result.plan
     if csv_file:

@@ -9,17 +9,7 @@ import numpy as np
 from ..cost.step import RESOURCES
 from ..search.evaluate import Evaluation
 from ..search.result import SearchResult
-
-
-def placement_label(tp: int, pp: int, ep: int, dp: int, adp: bool) -> str:
-    parts = [f"TP{tp}"]
-    if pp > 1:
-        parts.append(f"PP{pp}")
-    if ep > 1:
-        parts.append(f"EP{ep}")
-    if adp:
-        parts.append("attnDP")
-    return " ".join(parts) + (f" x{dp}" if dp > 1 else "")
+from ..space.label import placement_label
 
 
 def why(ev: Evaluation, i: int) -> str:
@@ -93,6 +83,9 @@ def result_dict(problem, result: SearchResult) -> dict:
         "engine": problem.engine.name,
         "method": result.method,
         "objectives": list(problem.objectives),
+        # Rows are ranked by the whole cluster's output tok/s ("cluster") or by tok/s per GPU ("per-gpu").
+        "ranking": "cluster" if ev.fleet_gpus else "per-gpu",
+        "cluster_gpus": problem.total_gpus,
         "pareto": [row(ev, i, b) for i, b in zip(front, bands)],
         "evaluated": int(result.evaluated),
         "pruned": result.pruned,

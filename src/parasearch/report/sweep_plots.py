@@ -26,13 +26,44 @@ def _models(points):
     return out
 
 
-def _grid(plt, n: int):
-    cols = min(n, 3)
-    rows = (n + cols - 1) // cols
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "h", "p")
+
+
+def _styles(plt, names: list[str]) -> dict[str, dict]:
+    """One colour, marker and line style per series, the same in every panel. Past ten series the
+    ten-colour cycle would repeat, so twenty colours with markers and dashes keep them apart."""
+    cmap = plt.get_cmap("tab10" if len(names) <= 10 else "tab20")
+    return {n: {"color": cmap(i % cmap.N), "marker": _MARKERS[i % len(_MARKERS)],
+                "linestyle": "-" if len(names) <= 10 or i % 2 == 0 else "--"} for i, n in enumerate(names)}
+
+
+def _grid(plt, n: int, legend_panel: bool = False):
+    """Panels for n plots; with `legend_panel`, one more cell to hold the legend off the data."""
+    cells = n + (1 if legend_panel else 0)
+    cols = min(cells, 3)
+    rows = (cells + cols - 1) // cols
     fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.6 * rows), dpi=110, squeeze=False)
     for ax in axes.flat[n:]:
         ax.set_visible(False)
     return fig, list(axes.flat)
+
+
+def _length_ticks(ax, lengths) -> None:
+    """x ticks exactly at the measured output lengths, written 1k/8k/16k/32k."""
+    ax.set_xticks(sorted(lengths))
+    ax.set_xticklabels([f"{x / 1024:g}k" if x >= 1024 else f"{x:g}" for x in sorted(lengths)])
+    ax.minorticks_off()
+
+
+def _outside_legend(fig, ax, handles, labels, spare_ax=None) -> None:
+    """The legend in a free panel when there is one, else to the right of the axes."""
+    if spare_ax is not None:
+        spare_ax.set_visible(True)
+        spare_ax.axis("off")
+        spare_ax.legend(handles, labels, loc="center", fontsize=7, ncol=2 if len(labels) > 12 else 1,
+                        frameon=False)
+    else:
+        ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=7, frameon=False)
 
 
 def _by_output(points, model, metric, axis_wls):
@@ -50,21 +81,32 @@ def _per_output_figure(points, path, metric, ylabel, title, log=False):
     plt = _plt()
     models = _models(points)
     axis = [w for w in REASONING_AXIS if any(p.workload == w for p in points)]
-    fig, axes = _grid(plt, len(models))
+    series = {m: _by_output(points, m, metric, axis) for m in models}
+    names = []
+    for m in models:
+        names += [n for n in series[m] if n not in names]
+    style = _styles(plt, names)
+    spare = len(models) % 3 != 0 and len(models) > 1  # a free cell in the grid holds the legend
+    fig, axes = _grid(plt, len(models), legend_panel=spare)
+    handles = {}
     for ax, m in zip(axes, models):
-        for name, (xs, ys) in sorted(_by_output(points, m, metric, axis).items()):
-            ax.plot(xs, ys, "-o", ms=3, label=name)
+        for name, (xs, ys) in series[m].items():
+            (line,) = ax.plot(xs, ys, ms=4, label=name, **style[name])
+            handles.setdefault(name, line)
         ax.set_xscale("log", base=2)
+        _length_ticks(ax, {WORKLOADS[w][1] for w in axis})
         if log:
             ax.set_yscale("log")
         ax.set_title(m, fontsize=9)
         ax.set_xlabel("output tokens (1k input)", fontsize=8)
         ax.set_ylabel(ylabel, fontsize=8)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=6, ncol=2)
+    ordered = [n for n in names if n in handles]
+    _outside_legend(fig, axes[len(models) - 1], [handles[n] for n in ordered], ordered,
+                    axes[len(models)] if spare else None)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    fig.savefig(path)
+    fig.savefig(path, bbox_inches="tight")
     plt.close(fig)
 
 
@@ -80,23 +122,30 @@ def capacity_trap(points, path):
 
 def tp_scaling(points, path):
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
-    for m in _models(points):
+    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
+    colours = plt.get_cmap("tab10")
+    degrees = set()
+    for k, m in enumerate(_models(points)):
         for w, style in (("chat-1k/1k", "-o"), ("reasoning-1k/16k", "--s")):
             pts = sorted([p for p in points if p.model == m and p.workload == w and p.fits and p.kind in ("dp", "tp")],
                          key=lambda p: p.tp)
-            if pts:
+            if pts:  # one colour per model; solid chat, dashed reasoning
                 ax.plot([p.tp for p in pts], [p.tokens_per_s_per_gpu for p in pts], style, ms=4,
-                        label=f"{pts[0].size} {w.split('-')[0]}")
+                        color=colours(k % 10), label=f"{pts[0].size} {w.split('-')[0]}")
+                degrees.update(p.tp for p in pts)
     ax.set_xscale("log", base=2)
+    if degrees:
+        ax.set_xticks(sorted(degrees))
+        ax.set_xticklabels([str(d) for d in sorted(degrees)])
+        ax.minorticks_off()
     ax.set_yscale("log")
     ax.set_xlabel("tensor-parallel degree (DP fills the cluster)")
     ax.set_ylabel("output tok/s per GPU")
     ax.set_title("TP scaling by model size: where TP overtakes DP", fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=6, ncol=2)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=7, frameon=False)
     fig.tight_layout()
-    fig.savefig(path)
+    fig.savefig(path, bbox_inches="tight")
     plt.close(fig)
 
 
@@ -124,9 +173,9 @@ def moe_strategies(points, path):
         ax.set_title(f"{m}: MoE strategies side by side", fontsize=10)
     ax.set_ylabel("output tok/s per GPU")
     ax.grid(alpha=0.3, axis="y")
-    ax.legend(fontsize=7)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
     fig.tight_layout()
-    fig.savefig(path)
+    fig.savefig(path, bbox_inches="tight")
     plt.close(fig)
 
 
@@ -138,11 +187,21 @@ FIGURES = {
 }
 
 
+def _has_moe(points: list[SweepPoint]) -> bool:
+    return any(p.kind in ("ep", "ep+adp") for p in points)
+
+
+# A figure is drawn only when the sweep holds something for it: no empty MoE figure without an MoE model.
+WANTS = {"moe_strategies.png": _has_moe}
+
+
 def write_figures(points: list[SweepPoint], folder: str | Path) -> list[Path]:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     out = []
     for name, fn in FIGURES.items():
+        if not WANTS.get(name, bool)(points):
+            continue
         fn(points, folder / name)
         out.append(folder / name)
     return out

@@ -1,55 +1,96 @@
-"""The rich Pareto table a capacity planner reads at a glance."""
+"""The Pareto table a capacity planner reads at a glance, in any terminal from 80 columns up.
+
+Numbers are compact (`3.31k`, `52ms`) and never cut: columns sit two spaces apart, one when that
+does not fit, and only the placement may wrap (at its spaces). The sentence on why each row binds
+goes under the table: for the top row by default, for every row with `--explain`.
+"""
 
 from __future__ import annotations
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
 from ..spec.problem import Problem
+from .fmt import compact, duration, money, percent
+from .header import problem_header, ranking
+
+# Short names of the binding resource for the table; JSON and CSV keep the full ones.
+BINDS = {"kv-capacity": "KV-cap", "memory": "HBM-bw", "compute": "compute", "interconnect": "comm",
+         "latency": "latency"}
+BINDS_LEGEND = {"KV-cap": "the KV cache is full", "HBM-bw": "HBM bandwidth", "compute": "math",
+                "comm": "interconnect collectives", "latency": "kernel launches and collective start-up"}
 
 
-def _s(x: float | None) -> str:
-    if x is None:
-        return "-"
-    if x >= 1:
-        return f"{x:.2f} s"
-    return f"{x * 1e3:.1f} ms"
+def fitted_table(columns: list[tuple[str, str]], rows: list[list[str]], width: int, *,
+                 wrap: tuple[str, ...] = (), styles: dict[str, str] | None = None) -> Table:
+    """A borderless table for `width` columns. `columns` are (header, justify) pairs; headers may
+    hold a newline. Cells are plain text. Only the columns named in `wrap` may wrap."""
+    widths = [max([len(x) for x in h.split("\n")] + [len(r[i]) for r in rows]) for i, (h, _) in enumerate(columns)]
+    gap = 2 if sum(widths) + 2 * (len(widths) - 1) <= width else 1
+    t = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, gap - 1, 0, 0),
+              header_style="bold")
+    for header, justify in columns:
+        t.add_column(header, justify=justify, no_wrap=header not in wrap,
+                     overflow="fold" if header in wrap else "crop", style=(styles or {}).get(header))
+    for r in rows:
+        t.add_row(*r)
+    return t
 
 
-def pareto_table(problem: Problem, res: dict, console: Console) -> None:
-    wl = problem.workload
-    slo = problem.slo
-    slo_txt = ", ".join(f"{k} <= {v:g} s" for k, v in (("TTFT", slo.ttft_s), ("TPOT", slo.tpot_s),
-                                                          ("E2E", slo.e2e_s)) if v) or "no SLO"
-    rate = f", {wl.arrival_rate:g} req/s" if wl.arrival_rate else ""
-    title = (f"{problem.model.name} on {' + '.join(f'{p.gpus}x {p.hardware.name}' for p in problem.pools)}  "
-             f"{problem.precision.weights} weights, {problem.precision.kv_cache} KV  |  "
-             f"{wl.input_tokens:g} in / {problem.output_description} out{rate}  |  {slo_txt}")
-    t = Table(title=title, title_justify="left", caption=f"Pareto front ({', '.join(problem.objectives)}); "
-              f"method {res['method']}", caption_justify="left")
-    price = any(r["usd_per_million_tokens"] is not None for r in res["pareto"])
-    cols = ["#", "placement", "GPUs", "batch", "tok/s/GPU", "tok/s/user", "TTFT", "TPOT"]
+def print_header(problem: Problem, console: Console) -> None:
+    for line, style in problem_header(problem):
+        console.print(line, style=style, markup=False, highlight=False)
+
+
+def pareto_table(problem: Problem, res: dict, console: Console, *, top: int | None = None,
+                 explain: bool = False) -> None:
+    rows = res["pareto"] if not top else res["pareto"][:top]
+    total = problem.total_gpus
+    price = any(r["usd_per_million_tokens"] is not None for r in rows)
+    columns = [("#", "right"), ("placement", "left"), ("GPUs", "right"), ("batch", "right"),
+               ("tok/s\ncluster", "right"), ("tok/s\n/GPU", "right"), ("tok/s\n/user", "right"),
+               ("TTFT", "right"), ("TPOT", "right")]
     if price:
-        cols.append("$/Mtok")
-    cols += ["mem free", "binds", "why"]
-    for c in cols:
-        t.add_column(c, justify="left" if c in ("placement", "binds", "why") else "right",
-                     overflow="fold" if c == "why" else "ellipsis")
-    for k, r in enumerate(res["pareto"], 1):
-        gpus = str(r["gpus"]) if r["gpus"] == problem.total_gpus else f"{r['gpus']}/{problem.total_gpus}"
-        cells = [str(k), r["placement"], gpus, f"{r['batch']}/{r['max_batch']}",
-                 f"{r['output_tokens_per_s_per_gpu']:,.0f}", f"{r['tokens_per_s_per_user']:,.1f}", _s(r["ttft_s"]),
-                 _s(r["tpot_s"])]
+        columns.append(("$/M\ntok", "right"))
+    columns += [("mem\nfree", "right"), ("binds", "left")]
+    cells = []
+    for k, r in enumerate(rows, 1):
+        c = [str(k), r["placement"], str(r["gpus"]) if r["gpus"] == total else f"{r['gpus']}/{total}",
+             str(r["batch"]), compact(r["output_tokens_per_s"]), compact(r["output_tokens_per_s_per_gpu"]),
+             compact(r["tokens_per_s_per_user"]), duration(r["ttft_s"]), duration(r["tpot_s"])]
         if price:
-            u = r["usd_per_million_tokens"]
-            cells.append("-" if u is None else f"{u:,.2f}")
-        cells += [f"{r['memory_headroom']:.0%}", f"[yellow]{r['bottleneck']}[/]", r["why"]]
-        t.add_row(*cells)
-    console.print(t)
-    bands = list(dict.fromkeys(r["error_band"] for r in res["pareto"] if r.get("error_band")))
+            c.append(money(r["usd_per_million_tokens"]))
+        c += [percent(r["memory_headroom"]), BINDS.get(r["bottleneck"], r["bottleneck"])]
+        cells.append(c)
+    print_header(problem, console)
+    console.print(ranking(problem), markup=False, highlight=False)
+    console.print(fitted_table(columns, cells, console.width, wrap=("placement",), styles={"binds": "yellow"}))
+    _notes(problem, res, rows, console, explain)
+
+
+def _notes(problem: Problem, res: dict, rows: list[dict], console: Console, explain: bool) -> None:
+    total = problem.total_gpus
+    say = lambda text: console.print(text, markup=False, highlight=False)  # noqa: E731
+    for k, r in enumerate(rows if explain else rows[:1], 1):
+        cap = f" (batch cap {r['max_batch']})" if r["max_batch"] != r["batch"] and "cap" not in r["why"] else ""
+        say(f"{k}. {r['why']}{cap}")
+    bands = list(dict.fromkeys(r["error_band"] for r in rows if r.get("error_band")))
     if bands:
-        console.print(f"expected error ({problem.engine.name} engine): " + "; ".join(bands))
+        say(f"expected error of these estimates ({problem.engine.name}): " + "; ".join(bands))
+    idle = sorted({total - r["gpus"] for r in rows if r["gpus"] < total})
+    if idle:
+        say(f"n/{total} GPUs: the layout uses n of the {total} GPUs and leaves the rest idle")
+    if explain:
+        shown = {BINDS.get(r["bottleneck"], r["bottleneck"]) for r in rows}
+        legend = "; ".join(f"{k} = {v}" for k, v in BINDS_LEGEND.items() if k in shown)
+        say("batch: sequences in flight per replica; tok/s: output tokens per second of the whole "
+            "placement, per GPU it uses, per user (1/TPOT); mem free: share of HBM left; binds: " + legend)
+    n, shown_n = len(res["pareto"]), len(rows)
+    more = f", top {shown_n} shown" if shown_n < n else ""
     pruned = ", ".join(f"{v:,} {k}" for k, v in res["pruned"].items()) or "none"
-    console.print(f"evaluated {res['evaluated']:,} placements in {res['seconds']:.2f} s; pruned: {pruned}")
-    for n in res.get("notes", []):
-        console.print(n)
+    hint = "" if explain else "; --explain: why every row binds"
+    say(f"Pareto front of {', '.join(res['objectives'])}: {n} placements{more}{hint}")
+    say(f"{res['method']}: evaluated {res['evaluated']:,} placements in {res['seconds']:.2f} s; pruned: {pruned}")
+    for note in res.get("notes", []):
+        say(note)

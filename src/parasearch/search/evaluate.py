@@ -10,9 +10,11 @@ from ..cost.serving import Serving, serve
 from ..space.enumerate import Space
 from ..spec.problem import Problem
 
-# Objective name -> (metric, sense): +1 maximize, -1 minimize.
+# Objective name -> (metric, sense): +1 maximize, -1 minimize. Throughput per GPU counts every GPU
+# of a fixed cluster (`Evaluation.fleet_gpus`), so on a fleet that is already paid for it ranks
+# layouts by the cluster's total throughput and a layout that leaves GPUs idle pays for them.
 OBJECTIVES = {
-    "throughput_per_gpu": ("per_gpu", +1),
+    "throughput_per_gpu": ("fleet_per_gpu", +1),
     "tokens_per_user": ("per_user", +1),
     "ttft": ("ttft_s", -1),
     "cost": ("usd_per_mtok", -1),
@@ -28,6 +30,7 @@ class Evaluation:
     reason: np.ndarray          # first rule broken, "" when feasible
     usd_per_mtok: np.ndarray
     headroom: np.ndarray        # share of each GPU's memory not taken by weights, workspace, runtime and KV pages
+    fleet_gpus: int | None = None  # GPUs of a fixed cluster; None when the fleet size is being chosen
 
     def __len__(self) -> int:
         return len(self.space)
@@ -35,6 +38,9 @@ class Evaluation:
     def metric(self, name: str) -> np.ndarray:
         if name == "usd_per_mtok":
             return self.usd_per_mtok
+        if name == "fleet_per_gpu":
+            s = self.serving
+            return s.output_tokens_per_s / self.fleet_gpus if self.fleet_gpus else s.per_gpu
         return getattr(self.serving, name)
 
     def objective_matrix(self, objectives: tuple[str, ...]) -> np.ndarray:
@@ -75,4 +81,5 @@ def evaluate(problem: Problem, space: Space) -> Evaluation:
     hw = pool.hardware
     used = s.memory.weights + s.memory.activations + s.memory.reserve + s.kv_reserved
     headroom = 1.0 - used / hw.hbm_bytes
-    return Evaluation(space, s, reason == "", reason.astype(str), usd, headroom)
+    return Evaluation(space, s, reason == "", reason.astype(str), usd, headroom,
+                      pool.gpus if problem.fixed_fleet else None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..report.rows import placement_label
+from ..space.label import placement_label
 from .evaluate import Evaluation
 
 

@@ -15,7 +15,7 @@ from .pareto import pareto_mask
 class SearchResult:
     method: str
     evaluation: Evaluation
-    front: np.ndarray            # indices into `evaluation`, highest throughput per GPU first
+    front: np.ndarray            # indices into `evaluation`, highest throughput first (see `front_of`)
     evaluated: int               # placements the oracle evaluated
     seconds: float
     notes: list[str] = field(default_factory=list)
@@ -27,8 +27,10 @@ class SearchResult:
 
 
 def front_of(problem: Problem, ev: Evaluation) -> np.ndarray:
-    """Pareto-optimal feasible placements. Among placements with identical objective values the
-    one using more GPUs (more replicas: more total throughput) wins, then the smaller replica."""
+    """Pareto-optimal feasible placements, highest throughput first: the whole cluster's on a fixed
+    cluster, per GPU when the fleet size is being chosen (`Problem.fixed_fleet`). Among placements
+    with identical objective values the one using more GPUs (more replicas: more total throughput)
+    wins, then the smaller replica."""
     idx = np.flatnonzero(ev.feasible)
     if idx.size == 0:
         return idx
@@ -42,4 +44,4 @@ def front_of(problem: Problem, ev: Evaluation) -> np.ndarray:
     idx = idx[first]
     keep = pareto_mask(obj[first])
     front = idx[keep]
-    return front[np.argsort(-ev.serving.per_gpu[front], kind="stable")]
+    return front[np.argsort(-ev.metric("fleet_per_gpu")[front], kind="stable")]

@@ -9,10 +9,10 @@ import numpy as np
 
 from ..catalog.models import ModelSpec
 from ..cost.layout import Layout
+from ..defaults import MAX_BATCH_GRID
 from ..spec.problem import Pool, Problem, SearchLimits
 from .rules import attention_tp_ok, divisors, ffn_tp_ok
 
-DEFAULT_MAX_BATCH = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048)
 DEFAULT_PP = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)
 DP_GRID_LIMIT = 64
 
@@ -48,7 +48,7 @@ def degree_candidates(model: ModelSpec, pool: Pool, limits: SearchLimits) -> dic
                                              if model.is_moe else [1])
     pp = list(limits.pp) if limits.pp else [p for p in DEFAULT_PP if p <= min(model.num_layers, g)]
     adp = list(limits.attn_dp) if limits.attn_dp else [False, True]
-    mb = list(limits.max_batch) if limits.max_batch else list(DEFAULT_MAX_BATCH)
+    mb = list(limits.max_batch) if limits.max_batch else list(MAX_BATCH_GRID)
     return {"tp": sorted(set(tp)), "ep": sorted(set(ep)), "pp": sorted(set(pp)), "attn_dp": sorted(set(adp)),
             "max_batch": sorted(set(mb))}
 

@@ -7,6 +7,8 @@ from typing import Annotated, Literal, Optional, Union
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, model_validator
 
 from ..catalog.engines import DEFAULT_ENGINE
+from ..cost.precision import KV_FORMATS, WEIGHT_FORMATS
+from ..defaults import KV_CACHE
 
 
 class _Strict(BaseModel):
@@ -17,8 +19,8 @@ Degree = Annotated[int, Field(gt=0, le=100_000)]
 
 
 class PrecisionIn(_Strict):
-    weights: Literal["bf16", "fp8", "fp4"] = "bf16"
-    kv_cache: Literal["bf16", "fp8"] = "bf16"
+    weights: Optional[Literal[WEIGHT_FORMATS]] = None  # None: the model checkpoint's own format
+    kv_cache: Literal[KV_FORMATS] = KV_CACHE
 
 
 class PoolIn(_Strict):

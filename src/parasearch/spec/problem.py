@@ -90,11 +90,22 @@ class Problem:
     output_description: str = ""
     file: str = ""
     declared_pools: bool = False
+    ranking: str | None = None  # "cluster" or "per-gpu" to override `fixed_fleet`'s rule
     extras: dict = field(default_factory=dict, compare=False, hash=False)
 
     @property
     def total_gpus(self) -> int:
         return sum(p.gpus for p in self.pools)
+
+    @property
+    def fixed_fleet(self) -> bool:
+        """Whether the cluster is a given, so layouts are ranked by what the whole cluster delivers.
+        With a target arrival rate, a GPU-count range or several pools, the number of GPUs is being
+        chosen and throughput per GPU of the layout is the measure (unless `ranking` says otherwise)."""
+        if self.ranking:
+            return self.ranking == "cluster"
+        lim = self.limits
+        return not (self.workload.arrival_rate or lim.min_gpus or lim.max_gpus or len(self.pools) > 1)
 
     @property
     def pool(self) -> Pool:
@@ -222,8 +233,15 @@ def problem_from_doc(doc: _yaml.Located, base_dir: Path | None = None, overrides
         q = Path(path)
         return str(q if q.is_absolute() or q.exists() else base_dir / q)
 
+    def model_ref(text: str) -> str:
+        """A config.json path is read relative to the problem file; `org/name` is a path only if
+        such a folder exists, else a Hugging Face repo id."""
+        if text.endswith(".json") or ("/" in text and (Path(text).exists() or (base_dir / text).exists())):
+            return resolve(text)
+        return text
+
     try:
-        model = load_model(resolve(p.model) if (p.model.endswith(".json") or "/" in p.model) else p.model)
+        model = load_model(model_ref(p.model))
     except ParasearchError as exc:
         raise _located(doc, ("model",), exc) from None
     profile = None
@@ -284,7 +302,7 @@ def problem_from_doc(doc: _yaml.Located, base_dir: Path | None = None, overrides
     return Problem(
         name=p.name or Path(doc.file).stem,
         model=model,
-        precision=Precision(p.precision.weights, p.precision.kv_cache),
+        precision=Precision(p.precision.weights or model.native_weights, p.precision.kv_cache),
         pools=pools,
         workload=wl,
         slo=Slo(p.slo.ttft_s, p.slo.tpot_s, p.slo.e2e_s),

@@ -16,9 +16,11 @@ from ..catalog.hardware import Hardware
 from ..catalog.models import ModelSpec, load_model
 from ..cost.layout import Layout
 from ..cost.memory import attention_params_per_gpu
-from ..cost.precision import Precision
+from ..cost.precision import Precision, compute_format
 from ..cost.serving import Workload, serve
 from ..cost.step import RESOURCES
+from ..defaults import KV_CACHE, MAX_BATCH
+from ..space.label import placement_label
 from ..space.rules import placement_problems
 
 DEFAULT_MODELS = ("llama-3.1-8b", "qwen2.5-32b", "llama-3.1-70b", "llama-3.1-405b", "deepseek-r1")
@@ -48,6 +50,8 @@ class Strategy:
 
 
 def strategies(model: ModelSpec, gpus_per_node: int, total: int) -> list[Strategy]:
+    """Replica shapes, named as placements are everywhere (`TP4 PP2`); DP fills the cluster with
+    copies of each, so the pure data-parallel strategy is just `DP`."""
     out = [Strategy("DP", "dp")]
     n = 2
     while n <= min(gpus_per_node, total):
@@ -57,15 +61,15 @@ def strategies(model: ModelSpec, gpus_per_node: int, total: int) -> list[Strateg
     g = gpus_per_node
     for tp, pp in ((g // 2, 2), (g, 2), (g, 4)):
         if tp >= 2 and tp * pp <= total:
-            out.append(Strategy(f"TP{tp}xPP{pp}", "hybrid", tp=tp, pp=pp))
+            out.append(Strategy(placement_label(tp, pp), "hybrid", tp=tp, pp=pp))
     if 2 * g <= total:
         out.append(Strategy(f"TP{2 * g}", "tp", tp=2 * g))
     if model.is_moe:
         for ep in (g, 2 * g, 4 * g):
             if ep <= total and model.num_experts % ep == 0:
                 out.append(Strategy(f"EP{ep}", "ep", ep=ep))
-                out.append(Strategy(f"EP{ep}+attnDP", "ep+adp", ep=ep, attn_dp=True))
-        out.append(Strategy(f"TP{g}xEP{2}+attnDP", "ep+adp", tp=g, ep=2, attn_dp=True))
+                out.append(Strategy(placement_label(1, ep=ep, attn_dp=True), "ep+adp", ep=ep, attn_dp=True))
+        out.append(Strategy(placement_label(g, ep=2, attn_dp=True), "ep+adp", tp=g, ep=2, attn_dp=True))
     return [s for s in out if not placement_problems(model, s.tp, s.pp, s.ep, 1, s.attn_dp) and s.replica <= total]
 
 
@@ -111,8 +115,8 @@ def active_params(model: ModelSpec) -> float:
 
 
 def run_sweep(hw: Hardware, engine: Engine, *, nodes: int, gpus_per_node: int, models=DEFAULT_MODELS,
-              workloads=tuple(WORKLOADS), max_batch: int = 512, weights: str | None = None,
-              kv_cache: str = "bf16") -> list[SweepPoint]:
+              workloads=tuple(WORKLOADS), max_batch: int = MAX_BATCH, weights: str | None = None,
+              kv_cache: str = KV_CACHE) -> list[SweepPoint]:
     total = nodes * gpus_per_node
     points: list[SweepPoint] = []
     for name in models:
@@ -122,7 +126,7 @@ def run_sweep(hw: Hardware, engine: Engine, *, nodes: int, gpus_per_node: int, m
         lay = Layout.of([s.tp for s in strats], [s.pp for s in strats], [s.ep for s in strats],
                         [total // s.replica for s in strats], [s.attn_dp for s in strats])
         per_token = 2.0 * active_params(m)
-        peak = hw.peak_flops(prec.weights)
+        peak = hw.peak_flops(compute_format(prec.weights))
         for w in workloads:
             inp, out = WORKLOADS[w]
             s = serve(m, hw, engine, lay, prec, Workload(float(inp), float(out)), max_batch)

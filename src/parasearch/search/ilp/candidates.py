@@ -18,6 +18,7 @@ from ...cost.memory import kv_bytes_per_sequence
 from ...cost.layout import Layout
 from ...cost.serving import Workload, decode_only, prefill_only, serve
 from ...space.enumerate import enumerate_space
+from ...space.label import placement_label
 from ...spec.problem import Pool, Problem
 
 ROLES = ("aggregated", "prefill", "decode")
@@ -43,7 +44,6 @@ class Candidate:
 
     @property
     def label(self) -> str:
-        from ...report.rows import placement_label
         return placement_label(self.tp, self.pp, self.ep, 1, self.attn_dp)
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ...errors import InfeasibleError
+from ...space.label import placement_label
 from ...spec.problem import Problem
 from .candidates import Candidate, all_candidates, kv_bytes_per_request
 from .formulation import Allocation, solve
@@ -29,7 +30,8 @@ def _alloc_rows(cands: list[Candidate], alloc: Allocation, problem: Problem) -> 
     for i, n in sorted(alloc.counts.items(), key=lambda kv: (cands[kv[0]].pool, cands[kv[0]].role)):
         c = cands[i]
         rows.append({
-            "pool": c.pool, "hardware": pools[c.pool].hardware.name, "role": c.role, "placement": c.label,
+            "pool": c.pool, "hardware": pools[c.pool].hardware.name, "role": c.role,
+            "placement": placement_label(c.tp, c.pp, c.ep, n, c.attn_dp),  # DP = its replicas, as everywhere
             "tp": c.tp, "pp": c.pp, "ep": c.ep, "attn_dp": c.attn_dp,
             ("prompts_per_pass" if c.role == "prefill" else "max_batch"): c.batch,
             "replicas": n, "gpus_per_replica": c.gpus, "gpus": n * c.gpus,
