@@ -56,7 +56,7 @@ class PublishedRow:
     max_batch: int | None      # per replica as published; None: the engine's default
     measured: float            # output tokens/s of the whole layout
     notes: str = ""
-    split: str = ""            # fit or check, where the file says (optional column)
+    split: str = ""            # fit, check or skip (neither), where the file says (optional column)
 
     @property
     def layout_kind(self) -> str:
@@ -131,8 +131,8 @@ def read_published(path: str | Path) -> list[PublishedRow]:
 
 
 def _split(value: str, file: str, line: int) -> str:
-    if value not in ("", "fit", "check"):
-        raise SpecError(f"must be fit, check or empty, got {value!r}", file=file, line=line, field="split")
+    if value not in ("", "fit", "check", "skip"):
+        raise SpecError(f"must be fit, check, skip or empty, got {value!r}", file=file, line=line, field="split")
     return value
 
 

@@ -23,6 +23,9 @@ FRAMEWORKS = ("reference", "vllm", "sglang", "trtllm")
 # only hybrid ones (some layers windowed, some full), or none (windowed layers keep full KV).
 SLIDING_WINDOW = ("all", "hybrid", "none")
 MOE_DISPATCH = ("alltoall", "allgather")  # attention-DP token exchange around the experts
+# Attention-DP ranks either prefill in the same steps (a rank with a prompt makes every rank with
+# waiting prompts prefill) or each when its own prompts arrive.
+ATTN_DP_PREFILL = ("aligned", "independent")
 TIER_FIELDS = ("max_batch", "max_num_tokens", "cuda_graph_max_batch", "runtime_reserve_bytes")
 # How an engine sizes its KV pool from its memory fraction f (docs/engines.md):
 #   free   (TensorRT-LLM): KV = f x (HBM - weights - workspace - runtime)
@@ -59,6 +62,7 @@ class Engine:
     cuda_graph_max_batch: int         # decode steps up to this batch replay CUDA graphs; 0: none
     graphs_for_mixed_steps: bool      # steps that carry prompt chunks also replay graphs
     mixed_prefill: bool               # prompt chunks share steps with decodes (else they run instead of them)
+    attn_dp_prefill: str              # see ATTN_DP_PREFILL
     # Memory.
     memory_fraction: float            # see MEMORY_FRACTION_OF
     memory_fraction_of: str
@@ -73,7 +77,7 @@ class Engine:
     # Pipeline parallelism.
     pp_micro_batches: bool            # the running batch is split into pp micro-batches in flight
     pp_extra_micro_batches: int       # micro-batches in flight beyond pp (they hide the sync below)
-    pp_sync_s: float                  # per cycle: the last stage's sampled tokens back to the first
+    pp_sync_s: float                  # per micro-batch and stage: the hand-off no overlap hides
     # Mixture of experts.
     moe_dispatch: str                 # see MOE_DISPATCH
     a2a_bytes_per_element: float      # token dispatch format (1: FP8, DeepEP-style)
@@ -135,6 +139,7 @@ _FIELDS: tuple[tuple[str, str, str, float, float], ...] = (
     ("scheduler.cuda_graph_max_batch", "cuda_graph_max_batch", "int", 0, 1_000_000),
     ("scheduler.graphs_for_mixed_steps", "graphs_for_mixed_steps", "bool", 0, 0),
     ("scheduler.mixed_prefill", "mixed_prefill", "bool", 0, 0),
+    ("scheduler.attn_dp_prefill", "attn_dp_prefill", "choice", 0, 0),
     ("memory.fraction", "memory_fraction", "num", 0.01, 1),
     ("memory.fraction_of", "memory_fraction_of", "choice", 0, 0),
     ("memory.runtime_reserve_bytes", "runtime_reserve_bytes", "num", 0, 1e12),
@@ -156,7 +161,8 @@ _FIELDS: tuple[tuple[str, str, str, float, float], ...] = (
     ("gemm.quantized_efficiency", "gemm_efficiency", "num", 0.05, 2),
 )
 NUMERIC_PATHS = tuple(p for p, _, kind, _, _ in _FIELDS if kind in ("int", "num"))
-_CHOICES = {"memory_fraction_of": MEMORY_FRACTION_OF, "sliding_window": SLIDING_WINDOW, "moe_dispatch": MOE_DISPATCH}
+_CHOICES = {"memory_fraction_of": MEMORY_FRACTION_OF, "sliding_window": SLIDING_WINDOW, "moe_dispatch": MOE_DISPATCH,
+            "attn_dp_prefill": ATTN_DP_PREFILL}
 
 
 def _get(d: Any, path: str) -> Any:
@@ -296,8 +302,7 @@ def to_yaml(engine: Engine, header: str = "") -> str:
                                       **({"exclude_families": list(x)} if x else {}), **dict(v)}
                                      for g, o, x, v in engine.tiers]
     sources = dict(engine.sources)
-    doc["sources"] = {p: sources.get(p, "") for p in NUMERIC_PATHS + ("scheduler.tiers",)
-                      if p != "scheduler.tiers" or engine.tiers}
+    doc["sources"] = {**{p: sources.get(p, "") for p in NUMERIC_PATHS}, **sources}
     text = yaml.safe_dump(doc, sort_keys=False, width=110, allow_unicode=True)
     lines = "".join(f"# {h}\n" if h else "#\n" for h in header.splitlines()) if header else ""
     return lines + text

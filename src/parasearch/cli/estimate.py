@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from ..defaults import KV_CACHE, MAX_BATCH
+from ..defaults import KV_CACHE
 from ..errors import ParasearchError
 from ._common import check_format, fmt_bytes, fmt_s, load_inputs, out, positive, precision_note, print_json
 
@@ -28,7 +28,8 @@ def estimate(
     context: Optional[int] = typer.Option(None, help="Decode: tokens already cached; prefill: prompt length."),
     input_tokens: Optional[int] = typer.Option(None, "--input-tokens", help="Serving: prompt length."),
     output_tokens: Optional[int] = typer.Option(None, "--output-tokens", help="Serving: generated tokens per request."),
-    max_batch: int = typer.Option(MAX_BATCH, "--max-batch", help="Serving: engine cap on sequences in flight per replica."),
+    max_batch: Optional[int] = typer.Option(None, "--max-batch", help="Serving: cap on sequences in flight per replica "
+                                            "(default: the engine's own, e.g. vLLM's max_num_seqs on this GPU, per attention-DP rank)."),
     engine: str = typer.Option("vllm", help="Engine profile: vllm (default), sglang, trtllm, trtllm-trt, vllm-v0, "
                                "reference (the calibration harness), or an engine YAML."),
     calibration: Optional[str] = typer.Option(None, help="Calibration profile from `parasearch calibrate`."),
@@ -66,6 +67,8 @@ def estimate(
     check_placement(m, tp, pp, ep, dp, attn_dp)
     layout = Layout.of(tp, pp, ep, dp, attn_dp)
     if serving:
+        if max_batch is None:
+            max_batch = int(eng.on(hw).max_batch * layout.attn_groups[0])
         res = serving_summary(m, hw, eng, layout, prec, Workload(float(input_tokens), float(output_tokens)), max_batch)
     else:
         res = step_summary(m, hw, eng, layout, prec, phase, batch, context)

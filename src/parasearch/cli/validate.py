@@ -16,7 +16,7 @@ from rich.table import Table
 from ..errors import ParasearchError
 from ._common import err, fmt_s, out, print_json, write_file
 
-SPLITS = ("all", "fit", "check")
+SPLITS = ("all", "fit", "check", "skip")
 
 
 def validate(
@@ -146,17 +146,19 @@ def _throughput(files: list[str], calibration: str | None, split: str, summary: 
                     "categories": categories, "overall": overall})
         return
     if not summary:
-        t = Table(title="predicted / measured output tokens/s", title_justify="left")
-        for col in ("line", "engine", "model", "GPU", "layout", "in/out", "measured", "predicted", "ratio", "half"):
-            t.add_column(col, justify="left" if col in ("engine", "model", "GPU", "layout", "half") else "right")
-        for r, e, x in zip(rows, est, ratio):
-            color = "green" if abs(x - 1) <= 0.15 else ("yellow" if abs(x - 1) <= 0.25 else "red")
-            lay = f"TP{r.tp}" + (f" PP{r.pp}" if r.pp > 1 else "") + (f" EP{r.ep}" if r.ep > 1 else "") \
-                + (" +attnDP" if r.attn_dp else "") + (f" x{r.dp}" if r.dp > 1 else "")
-            t.add_row(str(r.line), f"{r.engine} {r.engine_version}".strip(), r.model, r.hardware, lay,
-                      f"{r.input_tokens:g}/{r.output_tokens:g}", f"{r.measured:,.0f}", f"{e:,.0f}",
-                      f"[{color}]{x:.2f}[/]", split_of(r))
-        out.print(t)
+        from ..report.fmt import compact
+        from ..report.table import fitted_table
+        from ..space.label import placement_label
+
+        cells = [[str(r.line), profile_for(r), r.model, r.hardware,
+                  placement_label(r.tp, r.pp, r.ep, r.dp, r.attn_dp), f"{r.input_tokens:g}/{r.output_tokens:g}",
+                  compact(r.measured), compact(e), f"{x:.2f}"] for r, e, x in zip(rows, est, ratio)]
+        columns = [("line", "right"), ("profile", "left"), ("model", "left"), ("GPU", "left"), ("layout", "left"),
+                   ("in/out", "right"), ("measured\ntok/s", "right"), ("predicted\ntok/s", "right"),
+                   ("ratio", "right")]
+        out.print(f"predicted / measured output tokens/s, each row with its engine's profile ({split} rows; "
+                  "--json says each row's half)")
+        out.print(fitted_table(columns, cells, out.width, wrap=("model", "layout")))
     _category_table(categories)
     out.print(f"all rows: median ratio {overall['median_ratio']:.2f}, median |error| {overall['median_error']:.1%}, "
               f"{overall['within_25']:.0%} within ±25%  ({overall['rows']} rows, split: {split})")
@@ -183,12 +185,11 @@ def _categories(table: list[dict]) -> list[dict]:
 
 
 def _category_table(categories: list[dict]) -> None:
-    t = Table(title="per category", title_justify="left")
-    for col in ("dimension", "value", "rows", "median ratio", "68% within", "90% within"):
-        t.add_column(col, justify="left" if col in ("dimension", "value") else "right")
-    for c in categories:
-        ok = 0.8 <= c["median_ratio"] <= 1.25
-        t.add_row(c["dimension"], c["value"], str(c["rows"]),
-                  f"[{'green' if ok else 'red'}]{c['median_ratio']:.2f}[/]", f"±{c['error_68']:.0%}",
-                  f"±{c['error_90']:.0%}")
-    out.print(t)
+    from ..report.table import fitted_table
+
+    cells = [[c["dimension"], c["value"], str(c["rows"]), f"{c['median_ratio']:.2f}", f"±{c['error_68']:.0%}",
+              f"±{c['error_90']:.0%}"] for c in categories]
+    columns = [("category", "left"), ("value", "left"), ("rows", "right"), ("median\nratio", "right"),
+               ("68% of rows\nwithin", "right"), ("90% of rows\nwithin", "right")]
+    out.print("per category (engine profile, GPU family, dense/MoE, layout kind)")
+    out.print(fitted_table(columns, cells, out.width))

@@ -8,9 +8,10 @@ the pipeline schedule. All arrays broadcast over placements; token counts are pe
   launches still overlap the GPU, as CUDA queues them asynchronously).
 - CUDA graphs: decode-only steps of up to `cuda_graph_max_batch` sequences per rank replay a graph;
   steps that carry prompt chunks do only when `graphs_for_mixed_steps`.
-- Pipeline: with micro-batching, m = min(pp, sequences) micro-batches take turns through the pp
-  stages and each sequence advances once every max(m, pp) stage ticks (fewer micro-batches than
-  stages leave bubbles); without, one batch walks the stages: pp ticks per token.
+- Pipeline: with micro-batching, m = min(pp + spare, sequences) micro-batches take turns through
+  the pp stages and each sequence advances once every max(m, pp) stage ticks (fewer micro-batches
+  than stages leave bubbles); each tick also pays `pp_sync_s`, the per-micro-batch hand-off no
+  overlap hides. Without micro-batching one batch walks the stages: pp ticks per token.
 """
 
 from __future__ import annotations
@@ -57,17 +58,18 @@ def engine_step(model: ModelSpec, hw: Hardware, engine: Engine, layout: Layout, 
     sched = np.where(seqs > 0, engine.host_step_s + engine.host_per_seq_s * rank_seqs, 0.0)
     overlap = np.where(layout.pp > 1, engine.host_overlap_with_pp, engine.host_overlap)
     stage = np.where(overlap, np.maximum(sc.tick, sched + launch_host), sched + np.maximum(sc.tick, launch_host))
-    host = np.maximum(stage - sc.tick, 0.0)   # what the host adds to each stage's tick
-    sync = np.where(layout.pp > 1, engine.pp_sync_s, 0.0)
-    through = sc.through + host + sync
+    # Each micro-batch's hand-off between stages is a synchronisation no overlap hides.
+    stage = stage + np.where(layout.pp > 1, engine.pp_sync_s, 0.0)
+    host = np.maximum(stage - sc.tick, 0.0)   # what the host (and the stage hand-off) adds to each tick
+    through = sc.through + host * layout.pp
     if engine.pp_micro_batches:
-        # m micro-batches take turns; one sequence's next pass waits for its own through all
-        # stages and the sampled tokens' return, which spare micro-batches can hide.
-        period = np.maximum(micro * stage, layout.pp * stage + sync)
+        # m micro-batches take turns through the stages; a sequence's next pass waits for its own
+        # pass through all of them (spare micro-batches fill the stages meanwhile).
+        period = np.maximum(micro, layout.pp) * stage
     else:
         period = through
     cycle = period / np.maximum(stage, 1e-30)
-    return StepCost(period, through, sc.breakdown.add_latency(host + sync / cycle).scaled(cycle))
+    return StepCost(period, through, sc.breakdown.add_latency(host).scaled(cycle))
 
 
 def decode_step(model, hw, engine, layout: Layout, prec: Precision, batch, context) -> StepCost:

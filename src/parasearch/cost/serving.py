@@ -31,7 +31,7 @@ from .iteration import decode_step, engine_step, micro_batches
 from .layout import Layout
 from .memory import MemoryPlan, kv_bytes_per_sequence, page_round, plan_memory, realized, sequences_that_fit
 from .precision import Precision
-from .step import StepCost, Tokens
+from .step import Breakdown, StepCost, Tokens
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,7 @@ class Serving:
     step: StepCost                   # a decode step of the running batch
     fits: np.ndarray
     utilization: np.ndarray          # offered load / capacity (arrival rate given), else 1
+    breakdown: Breakdown | None = None  # seconds per resource over one request lifetime (all its steps)
 
 
 @dataclass
@@ -82,6 +83,16 @@ def _n(x, n: int) -> np.ndarray:
     return np.broadcast_to(np.asarray(x, float), (n,))
 
 
+def step_budget(budget, decodes) -> np.ndarray:
+    """Tokens per scheduler step when `decodes` sequences decode in it. Engines refuse a batch cap
+    above the token budget (vLLM checks max_num_seqs <= max_num_batched_tokens); when a plan's
+    batch needs more, `parasearch deploy` raises the budget to the decodes plus half the engine's
+    own, and the model assumes the same."""
+    budget = np.asarray(budget, float)
+    decodes = np.asarray(decodes, float)
+    return np.where(decodes <= budget / 2.0, budget, decodes + budget / 2.0)
+
+
 def lifetime(model: ModelSpec, hw: Hardware, engine: Engine, layout: Layout, prec: Precision, wl: Workload,
              batch, max_num_tokens=None) -> Lifetime:
     """The steps of one request lifetime at `batch` sequences per replica. `max_num_tokens`
@@ -96,6 +107,7 @@ def lifetime(model: ModelSpec, hw: Hardware, engine: Engine, layout: Layout, pre
     # A "step" below is one cycle in which every running sequence can advance once: with pipeline
     # micro-batching that is `micro` scheduler steps, each with its own token budget.
     micro = micro_batches(engine, layout, rank)
+    budget = step_budget(budget, rank / micro)
     # Prompt tokens one scheduler step can take on a rank: what the decodes leave of the budget
     # when both share steps, the whole budget when prefill runs instead of decode.
     step_room = np.maximum(budget - rank / micro, 1.0) if engine.mixed_prefill else budget
@@ -106,14 +118,17 @@ def lifetime(model: ModelSpec, hw: Hardware, engine: Engine, layout: Layout, pre
     # Prompt tokens per prefill step: at least one piece, at most the room; in between, what arrives.
     fill = np.clip(rank * inp / life, piece, room)
     pre_rank = rank * inp / fill                         # prefill steps per rank per lifetime
+    # Attention-DP ranks that prefill independently make a step slow whenever any of them carries
+    # a chunk; ranks that align their prefills share those steps.
+    ranks = groups if engine.attn_dp_prefill == "independent" else np.ones(n)
     if engine.mixed_prefill:
         steps = np.maximum(life, pre_rank)               # more when prefill cannot keep up
         share = np.minimum(pre_rank / steps, 1.0)
-        mixed = steps * (1.0 - (1.0 - share) ** groups)  # steps in which some rank carries a chunk
+        mixed = steps * (1.0 - (1.0 - share) ** ranks)   # steps in which some rank carries a chunk
         dec_mixed = dec = b * out / steps                # sequences decoding in a step
     else:
         share = pre_rank / (out + pre_rank)
-        mixed = (out + pre_rank) * (1.0 - (1.0 - share) ** groups)
+        mixed = (out + pre_rank) * (1.0 - (1.0 - share) ** ranks)
         steps = out + mixed                              # every rank waits out every prefill step
         dec, dec_mixed = b, np.zeros(n)
     ctx = inp + out / 2.0
@@ -206,7 +221,7 @@ def serve(model: ModelSpec, hw: Hardware, engine: Engine, layout: Layout, prec: 
                    output_tokens_per_s=tps, per_gpu=per_gpu, per_user=np.where(fits, 1.0 / tpot, 0.0),
                    bottleneck=bottleneck.astype(str), kv_share=kv_share,
                    kv_reserved=np.where(fits, per_seq * held, 0.0), memory=plan, step=lt.decode, fits=fits,
-                   utilization=utilization)
+                   utilization=utilization, breakdown=bd)
 
 
 @dataclass

@@ -16,7 +16,7 @@ def why(ev: Evaluation, i: int) -> str:
     """One phrase on what binds and how hard."""
     s = ev.serving
     b = str(s.bottleneck[i])
-    bd = s.step.breakdown
+    bd = s.breakdown if s.breakdown is not None else s.step.breakdown
     total = sum(float(getattr(bd, r)[i]) for r in RESOURCES) or 1.0
     share = {r: float(getattr(bd, r)[i]) / total for r in RESOURCES}
     batch = int(s.batch[i])
@@ -25,13 +25,13 @@ def why(ev: Evaluation, i: int) -> str:
         return (f"KV cache holds only {int(s.kv_limit[i])} sequences (cap {int(ev.space.max_batch[i])}); "
                 f"their reserved pages fill {reserved:.0%} of memory")
     if b == "memory":
-        return f"HBM bandwidth: {share['memory']:.0%} of each step streams weights and KV at batch {batch}"
+        return f"HBM bandwidth: {share['memory']:.0%} of the time streams weights and KV at batch {batch}"
     if b == "compute":
-        return f"compute: {share['compute']:.0%} of each step is math at batch {batch}"
+        return f"compute: {share['compute']:.0%} of the time is math at batch {batch}"
     if b == "interconnect":
-        return f"interconnect: collectives take {share['interconnect']:.0%} of each step"
+        return f"interconnect: collectives take {share['interconnect']:.0%} of the time"
     if b == "latency":
-        return f"fixed latency: launches and collective start-up take {share['latency']:.0%} of each step at batch {batch}"
+        return f"fixed latency: launches and collective start-up take {share['latency']:.0%} of the time at batch {batch}"
     return b
 
 

@@ -132,7 +132,7 @@ def run_sweep(hw: Hardware, engine: Engine, *, nodes: int, gpus_per_node: int, m
             s = serve(m, hw, engine, lay, prec, Workload(float(inp), float(out)), max_batch)
             tokens_per_s = s.output_tokens_per_s * (1 + inp / out)  # prompt tokens are processed too
             mfu = per_token * tokens_per_s / (lay.gpus * peak)
-            bd = s.step.breakdown
+            bd = s.breakdown if s.breakdown is not None else s.step.breakdown
             tot = bd.total
             for i, st in enumerate(strats):
                 shares = {r: float(getattr(bd, r)[i] / tot[i]) if tot[i] > 0 else 0.0 for r in RESOURCES}

@@ -1,0 +1,64 @@
+"""Serving throughput against published measurements (data/published), llm-analysis style: each
+category of the check half (rows no constant was fitted on) must stay where validation put it."""
+
+import csv
+
+import numpy as np
+import pytest
+
+from parasearch.calibration import bands as B
+from parasearch.calibration.published import (estimate_published, load_inputs, profile_for, read_published,
+                                              split_of)
+from parasearch.catalog.engines import load_engine
+from parasearch.catalog.hardware import load_hardware
+from parasearch.catalog.models import load_model
+from tests.conftest import ROOT, run_cli
+
+FILES = [ROOT / "data" / "published" / "throughput.csv", ROOT / "data" / "published" / "extra.csv"]
+
+
+@pytest.fixture(scope="module")
+def validated():
+    out = []
+    for f in FILES:
+        rows = read_published(f)
+        models, hws, engines = load_inputs(rows, str(f), load_model, load_hardware, load_engine)
+        est = estimate_published(rows, models, hws, engines, str(f))
+        for r, e in zip(rows, est):
+            if np.isfinite(e):
+                key = (profile_for(r), hws[r.hardware].family, "MoE" if models[r.model].is_moe else "dense",
+                       r.layout_kind)
+                out.append((r, key, e / r.measured))
+    return out
+
+
+def test_the_halves_are_the_documented_ones(validated):
+    shared = read_published(FILES[0])
+    halves = {h: sum(split_of(r) == h for r in shared) for h in ("fit", "check")}
+    assert halves["fit"] + halves["check"] == 467 and halves["check"] > 150
+    assert all(split_of(r) == "check" for r in shared if r.model in ("llama-3.1-8b", "mistral-7b", "qwen3-30b-a3b"))
+    extra = list(csv.DictReader(open(FILES[1])))
+    assert all(r["split"] in ("fit", "check") for r in extra)
+
+
+def test_engine_generations_get_their_own_profile():
+    rows = {(r.engine, r.engine_version): profile_for(r) for f in FILES for r in read_published(f)}
+    assert rows[("trtllm", "0.17")] == "trtllm-trt" and rows[("trtllm", "1.2")] == "trtllm"
+    assert rows[("vllm", "0.6.0")] == "vllm-v0" and rows[("vllm", "0.11.0")] == "vllm"
+
+
+def test_the_shipped_error_bands_are_current(tmp_path):
+    out = tmp_path / "bands.csv"
+    rc, _, err = run_cli("validate", *map(str, FILES), "--summary", "--bands", str(out))
+    assert rc == 0, err
+    shipped = (ROOT / "src" / "parasearch" / "engine_catalog" / B.BANDS_FILE).read_text()
+    assert out.read_text() == shipped, "regenerate with the command in docs/validation.md"
+
+
+def test_a_band_names_its_category_or_says_there_is_no_data():
+    b = B.band("trtllm", "hopper", False, "TP/DP")
+    assert b.error is not None and "published TensorRT-LLM" in b.text and b.rows >= B.MIN_ROWS
+    none = B.band("sglang", "cdna3", True, "PP")
+    assert none.error is None and none.text == "no published data for AMD CDNA3 + SGLang" \
+        or none.rows >= B.MIN_ROWS
+    assert B.band("reference", "hopper", False, "TP/DP").error is None
