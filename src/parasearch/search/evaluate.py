@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -10,12 +11,16 @@ from ..cost.serving import Serving, serve
 from ..space.enumerate import Space
 from ..spec.problem import Problem
 
+if TYPE_CHECKING:
+    from .goodput import LoadEval
+
 # Objective name -> (metric, sense): +1 maximize, -1 minimize.
 OBJECTIVES = {
     "throughput_per_gpu": ("per_gpu", +1),
     "tokens_per_user": ("per_user", +1),
     "ttft": ("ttft_s", -1),
     "cost": ("usd_per_mtok", -1),
+    "goodput_per_gpu": ("goodput_per_gpu", +1),
 }
 REASONS = ("weights-memory", "kv-capacity", "ttft-slo", "tpot-slo", "e2e-slo", "arrival-rate")
 
@@ -28,6 +33,7 @@ class Evaluation:
     reason: np.ndarray          # first rule broken, "" when feasible
     usd_per_mtok: np.ndarray
     headroom: np.ndarray        # share of each GPU's memory not taken by weights, workspace, runtime and KV pages
+    load: "LoadEval | None" = None  # under traffic: goodput and latencies at the operating rate
 
     def __len__(self) -> int:
         return len(self.space)
@@ -35,6 +41,19 @@ class Evaluation:
     def metric(self, name: str) -> np.ndarray:
         if name == "usd_per_mtok":
             return self.usd_per_mtok
+        if self.load is not None:
+            # Under traffic every latency and rate is the one at the operating rate.
+            gpus = self.space.layout.gpus
+            if name == "goodput_per_gpu":
+                return self.load.goodput / gpus
+            if name == "per_user":
+                return np.where(np.isfinite(self.load.tpot_mean), 1.0 / self.load.tpot_mean, 0.0)
+            if name == "ttft_s":
+                return self.load.ttft_mean
+            if name == "per_gpu":
+                return self.load.rate * self.load.mean_output / gpus
+        if name == "goodput_per_gpu":
+            raise ValueError("goodput needs traffic: give a trace, an arrival process or percentile SLOs")
         return getattr(self.serving, name)
 
     def objective_matrix(self, objectives: tuple[str, ...]) -> np.ndarray:
@@ -43,7 +62,8 @@ class Evaluation:
         return np.stack(cols, axis=1) if cols else np.zeros((len(self), 0))
 
     def pruned_counts(self) -> dict[str, int]:
-        return {r: int(np.sum(self.reason == r)) for r in REASONS if np.any(self.reason == r)}
+        names = list(REASONS) + sorted(set(self.reason.tolist()) - set(REASONS) - {""})
+        return {r: int(np.sum(self.reason == r)) for r in names if np.any(self.reason == r)}
 
 
 def evaluate(problem: Problem, space: Space) -> Evaluation:
@@ -53,19 +73,31 @@ def evaluate(problem: Problem, space: Space) -> Evaluation:
     reason = np.full(len(space), "", dtype=object)
 
     def flag(mask, name):
-        reason[(reason == "") & mask] = name
+        sel = (reason == "") & mask
+        reason[sel] = name[sel] if isinstance(name, np.ndarray) else name
 
     flag(~s.memory.fits, "weights-memory")
     flag(~s.fits, "kv-capacity")
     slo = problem.slo
-    if slo.ttft_s:
-        flag(s.ttft_s > slo.ttft_s, "ttft-slo")
-    if slo.tpot_s:
-        flag(s.tpot_s > slo.tpot_s, "tpot-slo")
-    if slo.e2e_s:
-        flag(s.e2e_s > slo.e2e_s, "e2e-slo")
-    if problem.workload.arrival_rate:
-        flag(s.utilization >= 1.0, "arrival-rate")
+    load = None
+    if problem.under_load:
+        from .goodput import evaluate_load
+
+        load = evaluate_load(problem, space, s.fits)
+        # Short of the target rate (or of any rate): name the SLO that binds, or the rate itself when
+        # the replica saturates before any SLO fails.
+        short = load.goodput < load.target_rate if load.target_rate else load.goodput <= 0
+        names = np.where(load.binding == "capacity", "arrival-rate", np.char.add(load.binding, "-slo"))
+        flag(short, names)
+    else:
+        if slo.ttft_s:
+            flag(s.ttft_s > slo.ttft_s, "ttft-slo")
+        if slo.tpot_s:
+            flag(s.tpot_s > slo.tpot_s, "tpot-slo")
+        if slo.e2e_s:
+            flag(s.e2e_s > slo.e2e_s, "e2e-slo")
+        if problem.workload.arrival_rate:
+            flag(s.utilization >= 1.0, "arrival-rate")
     price = pool.price_per_gpu_hour or problem.price_per_gpu_hour
     with np.errstate(divide="ignore", invalid="ignore"):
         usd = np.where(s.output_tokens_per_s > 0,
@@ -75,4 +107,9 @@ def evaluate(problem: Problem, space: Space) -> Evaluation:
     hw = pool.hardware
     used = s.memory.weights + s.memory.activations + s.memory.reserve + s.kv_reserved
     headroom = 1.0 - used / hw.hbm_bytes
-    return Evaluation(space, s, reason == "", reason.astype(str), usd, headroom)
+    if load is not None:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            tokens = load.rate * load.mean_output
+            usd = np.where(tokens > 0, (price or 0.0) * space.layout.gpus / 3600.0 / tokens * 1e6, np.inf) \
+                if price else np.full(len(space), np.nan)
+    return Evaluation(space, s, reason == "", reason.astype(str), usd, headroom, load)

@@ -1,0 +1,56 @@
+"""What a trace says about traffic: rate, burstiness, and the joint distribution of lengths."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .trace import Trace
+
+PERCENTILES = (50, 90, 99)
+
+
+def gamma_fit(gaps: np.ndarray) -> tuple[float, float, str]:
+    """(shape, scale, method) of a Gamma distribution fitted to inter-arrival gaps. Maximum likelihood
+    when every gap is positive; traces with coarse timestamps (BurstGPT's are whole seconds) have zero
+    gaps, where the likelihood is degenerate, so the method of moments is used instead."""
+    gaps = np.asarray(gaps, float)
+    mean = float(np.mean(gaps))
+    cv2 = float(np.var(gaps)) / (mean * mean) if mean > 0 else 0.0
+    if np.all(gaps > 0) and gaps.size >= 10:
+        from scipy import stats
+
+        shape, _, scale = stats.gamma.fit(gaps, floc=0)
+        if math.isfinite(shape) and shape > 0:
+            return float(shape), float(scale), "maximum likelihood"
+    if cv2 <= 0:
+        return math.inf, 0.0, "moments"
+    return 1.0 / cv2, mean * cv2, "moments"
+
+
+def _dist(x: np.ndarray) -> dict:
+    return {"mean": float(np.mean(x)), **{f"p{q}": float(np.percentile(x, q)) for q in PERCENTILES},
+            "max": float(np.max(x))}
+
+
+def summarize(trace: Trace) -> dict:
+    gaps = np.diff(trace.arrival_s)
+    mean_gap = float(np.mean(gaps))
+    cv = float(np.std(gaps) / mean_gap) if mean_gap > 0 else 0.0
+    shape, scale, method = gamma_fit(gaps)
+    i, o = trace.input_tokens.astype(float), trace.output_tokens.astype(float)
+    corr = float(np.corrcoef(i, o)[0, 1]) if np.std(i) > 0 and np.std(o) > 0 else 0.0
+    return {
+        "file": trace.source,
+        "format": trace.format,
+        "requests": len(trace),
+        "dropped_failed": trace.dropped,
+        "duration_s": trace.duration_s,
+        "rate_rps": trace.mean_rate,
+        "interarrival": {"mean_s": mean_gap, "cv": cv, "gamma_shape": shape, "gamma_scale_s": scale,
+                         "gamma_fit": method},
+        "input_tokens": _dist(i),
+        "output_tokens": _dist(o),
+        "input_output_correlation": corr,
+    }
