@@ -23,7 +23,9 @@ def _register() -> None:
     from .calibrate import calibrate
     from .catalog import catalog
     from .search import search
+    from .simulate import simulate
     from .sweep import sweep
+    from .trace import trace
     from .validate import validate
 
     app.command("search")(search)
@@ -31,6 +33,8 @@ def _register() -> None:
     app.command("validate")(validate)
     app.command("calibrate")(calibrate)
     app.command("sweep")(sweep)
+    app.command("trace")(trace)
+    app.command("simulate")(simulate)
     app.command("catalog")(catalog)
 
 

@@ -34,7 +34,7 @@ import numpy as np
 
 from .layout import Layout
 from .memory import kv_bytes_per_sequence, page_round, plan_memory
-from .queueing import lognormal, lognormal_cdf, lognormal_nodes, slot_wait, window_average_factor
+from .queueing import gi_sigma, lognormal, lognormal_cdf, lognormal_nodes, slot_wait, window_average_factor
 from .steptable import along, b_grid, bracket, p_grid, step_table
 
 METRICS = ("ttft", "tpot", "e2e")
@@ -241,7 +241,8 @@ def _batch(lm: LoadModel, lam, peak) -> np.ndarray:
             f = np.where(a < 1e-6, 1.0, -np.expm1(-a) / a)
             rho = lam2 * (f * alone + (1 - f) * rider)
             cyc = np.where(rho < 1, t0 / (1 - rho), np.inf)
-        g = np.where(rho < 1, lam2 * lm.mean_dec * d_seen / (1 - rho), np.inf)
+        shared = np.where(top > 1, rho, 0.0)
+        g = np.where(rho < 1, lam2 * lm.mean_dec * d_seen / (1 - shared), np.inf)
         h = np.minimum(g, top) - nodes                                   # >= 0 at b = 0
         down = (h[:, :-1] >= 0) & (h[:, 1:] < 0)
         j = np.where(down.any(axis=1), np.argmax(down, axis=1), nodes.shape[1] - 1)
@@ -272,7 +273,9 @@ def state(lm: LoadModel, lam, ca2) -> State:
             m = _prompt_cost(lm, arrive, lam * cyc)
             rho_p = lam * m[:, 0]
             cyc = np.where(rho_p < 1, t0 / (1 - rho_p), np.inf)
-        dbar = np.where(rho_p < 1, along(lm.d0, lm.b, seen) / (1 - rho_p), np.inf)
+        # With one slot no other prompt runs while a sequence decodes: no interference.
+        shared = np.where(top > 1, rho_p, 0.0)
+        dbar = np.where(rho_p < 1, along(lm.d0, lm.b, seen) / (1 - shared), np.inf)
         first = along(lm.first, lm.b, arrive)                            # (n, K)
         # Busy cycles: D' = T(b, 0) + the prompts that arrived during the previous cycle. Cumulants of
         # the stationary cycle from its generating function K(s) = s T0 + K(lam (M(s) - 1)), counts
@@ -310,14 +313,21 @@ def state(lm: LoadModel, lam, ca2) -> State:
         alpha = lam * (hold - lm.mean_dec * s_d * b)
         beta = lam * lm.mean_dec * s_d
         pw, rho_s = slot_wait(top, alpha, beta, peak)
-        rate = np.where(rho_s < 1, (top / (hold + lm.mean_dec * (d_top - dbar)) - lam)
-                        * 2 / np.maximum(ca2 + cs2, 1e-9), 0.0)
+        # Regular arrivals (round-robin over replicas) find the slots full less often than the time
+        # average: GI/M/c's sigma (for Gamma gaps) scales the chance and sets the conditional wait,
+        # Exp(c mu (1 - sigma)), lengthened by the hold-time variability as in Allen-Cunneen.
+        sigma = gi_sigma(rho_s, ca2)
+        pw = np.where(ca2 < 1, pw * sigma / np.maximum(rho_s, 1e-12), pw)
+        mu_c = top / (hold + lm.mean_dec * (d_top - dbar))
+        spread = np.where(ca2 < 1, (1 + cs2) / 2, (ca2 + cs2) / 2)
+        rate = np.where(rho_s < 1, mu_c * (1 - np.where(ca2 < 1, sigma, rho_s)) / np.maximum(spread, 1e-9), 0.0)
         # TPOT: prefills landing during a life of n cycles (a prefill lengthens the life, so more land:
         # amplified by 1 / (1 - rho)^2), and the drift of the decode batch averaged over the life.
         nk = np.maximum(dec, 1.0)[None, :]
-        amp = 1.0 / np.maximum(1 - rho_p, 1e-6) ** 2
-        var_pf = (lam * dbar * burst * amp)[:, None] / nk
-        var_n = np.where(b < top - 0.5, np.maximum(b * peak, 0.0), 0.0)
+        amp = 1.0 / np.maximum(1 - shared, 1e-6) ** 2
+        var_pf = (np.where(top > 1, lam, 0.0) * dbar * burst * amp)[:, None] / nk
+        # The others a sequence sees number at most slots - 1: their variance vanishes at both ends.
+        var_n = np.maximum(b * peak * (1 - b / top) * (top - 1) / top, 0.0)
         slope = along(lm.slope, lm.b, seen)
         avg = window_average_factor(nk / max(lm.mean_dec, 1e-9))
         tpot_var = var_pf + (slope * slope * var_n * amp)[:, None] * avg
@@ -340,12 +350,17 @@ def _prompt_cost(lm: LoadModel, arrive, per_cycle) -> np.ndarray:
 
 
 def _mix(per_request: np.ndarray, st: State, mask=None) -> np.ndarray:
+    """Average over the length sample (last axis) with its weights; 0 where the replica is unstable."""
     w = st.weights[None, :] * st.servable
     total = 1.0
     if mask is not None:
         w = w * mask[None, :]
         total = max(float(np.sum(st.weights * mask)), 1e-30)
-    return np.where(st.stable, np.sum(w * per_request, axis=1) / total, 0.0)
+    if per_request.ndim == 3:
+        w = w[:, None, :]
+    mixed = np.sum(w * per_request, axis=-1) / total
+    stable = st.stable if mixed.ndim == 1 else st.stable[:, None]
+    return np.where(stable, mixed, 0.0)
 
 
 def _slot_tail(gap, rate) -> np.ndarray:
@@ -353,37 +368,56 @@ def _slot_tail(gap, rate) -> np.ndarray:
     return np.where(gap > 0, -np.expm1(-rate * np.maximum(gap, 0.0)), 0.0)
 
 
-def cdf(lm: LoadModel, st: State, metric: str, x) -> np.ndarray:
-    """P(metric <= x) over requests, per placement (x a scalar or one value per placement)."""
-    x = np.broadcast_to(np.asarray(x, float), st.batch.shape)[:, None]
-    u = st.busy[:, None]
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        if metric == "tpot":
-            mu, sigma = lognormal(st.cycle[:, None], st.tpot_var)
-            return _mix(lognormal_cdf(x, mu, sigma), st, mask=(st.dec >= 1))
-        shift = st.first
+def _shape(lm: LoadModel, st: State, metric: str):
+    """(shift, mu, sigma, idle share) of the per-request latency: shift + lognormal, with the prompt
+    starting at once (no lognormal part) on an idle replica. Cached on the state."""
+    key = "shape_" + metric
+    if key not in st.extra:
+        u = st.busy[:, None]
         if metric == "ttft":
-            mu, sigma = st.y_mu[:, None], st.y_sigma[:, None]
-            idle = (x >= shift).astype(float)          # idle on arrival: the prompt starts at once
+            st.extra[key] = (st.first, st.y_mu[:, None], st.y_sigma[:, None], 1 - u)
         else:
             mean_k = u * st.y_mean[:, None] + st.dec[None, :] * st.cycle[:, None]
             var_k = u * (st.y_var[:, None] + st.y_mean[:, None] ** 2) - (u * st.y_mean[:, None]) ** 2 \
                 + st.dec[None, :] ** 2 * st.tpot_var
             mu, sigma = lognormal(mean_k, var_k)
-            u = np.ones_like(u)
-            idle = 0.0
-        out = (1 - u) * idle + u * lognormal_cdf(x - shift, mu, sigma)
-        # Waiting for a slot: only where it is likely enough to matter (it costs K x NODES per placement).
+            st.extra[key] = (st.first, mu, sigma, np.zeros_like(u))
+    return st.extra[key]
+
+
+def cdf(lm: LoadModel, st: State, metric: str, x) -> np.ndarray:
+    """P(metric <= x) over requests per placement; x is a scalar, one value per placement (n,), or
+    several per placement (n, Q), and the result has x's shape (at least (n,))."""
+    x = np.asarray(x, float)
+    several = x.ndim == 2
+    x = x if several else np.broadcast_to(x, st.batch.shape)[:, None]       # (n, Q)
+    xs = x[:, :, None]                                                     # (n, Q, 1) against K requests
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        if metric == "tpot":
+            if "shape_tpot" not in st.extra:
+                st.extra["shape_tpot"] = lognormal(st.cycle[:, None], st.tpot_var)
+            mu, sigma = st.extra["shape_tpot"]
+            out = _mix(lognormal_cdf(xs, mu[:, None], sigma[:, None]), st, mask=(st.dec >= 1))
+            return out if several else out[:, 0]
+        shift, mu, sigma, idle = _shape(lm, st, metric)
+        gap = xs - shift[:, None, :]                                       # (n, Q, K)
+        per = idle[:, None] * (gap >= 0) + (1 - idle[:, None]) * lognormal_cdf(gap, mu[:, None], sigma[:, None])
+        # Waiting for a slot: only where it is likely enough to matter (K x NODES per placement).
         rows = np.flatnonzero(st.p_wait > 1e-9)
         if rows.size:
-            pw, rate, ur, xr, sr = (st.p_wait[rows, None], st.wait_rate[rows, None], u[rows], x[rows],
-                                    shift[rows])
-            nodes = lognormal_nodes(np.broadcast_to(mu, shift.shape)[rows],
-                                    np.broadcast_to(sigma, shift.shape)[rows], NODES)
-            busy_wait = np.mean(_slot_tail(xr[..., None] - sr[..., None] - nodes, rate[..., None]), axis=2)
-            idle_wait = _slot_tail(xr - sr, rate) if metric == "ttft" else 0.0
-            out[rows] = (1 - pw) * out[rows] + pw * ((1 - ur) * idle_wait + ur * busy_wait)
-        return _mix(out, st)
+            key = "nodes_" + metric
+            if key not in st.extra:
+                m, sg = np.broadcast_arrays(mu, sigma)
+                st.extra[key] = lognormal_nodes(m, sg, NODES)              # (n, 1 or K, NODES)
+            nodes = st.extra[key][rows][:, None]                           # (r, 1, 1|K, NODES)
+            rate = st.wait_rate[rows, None, None]
+            g = gap[rows]
+            busy_wait = np.mean(_slot_tail(g[..., None] - nodes, rate[..., None]), axis=-1)
+            ir = idle[rows][:, None]
+            pw = st.p_wait[rows, None, None]
+            per[rows] = (1 - pw) * per[rows] + pw * (ir * _slot_tail(g, rate) + (1 - ir) * busy_wait)
+        out = _mix(per, st)
+        return out if several else out[:, 0]
 
 
 def mean(lm: LoadModel, st: State, metric: str) -> np.ndarray:
@@ -413,25 +447,28 @@ def failing(lm: LoadModel, st: State, targets: list[Target]) -> np.ndarray:
     return out
 
 
-def percentile(lm: LoadModel, st: State, metric: str, q: float) -> np.ndarray:
-    """The q-quantile (0..1) of a metric per placement, by bisection on the CDF (inf when unstable or
-    when more than 1 - q of the requests can never be served)."""
+def percentile(lm: LoadModel, st: State, metric: str, q) -> np.ndarray:
+    """Quantiles q (0..1, a scalar or a sequence) of a metric per placement, by bisection on the CDF
+    in log space: shape (n,) or (n, len(q)); inf when unstable or when more than 1 - q of the
+    requests can never be served."""
+    qs = np.atleast_1d(np.asarray(q, float))[None, :]
     n = st.batch.size
-    lo = np.zeros(n)
-    hi = np.maximum(mean(lm, st, metric), 1e-6) * 4 + 1.0
-    hi = np.where(np.isfinite(hi), hi, 1.0)
-    for _ in range(60):                      # grow the bracket until it holds the quantile
-        short = cdf(lm, st, metric, hi) < q
-        if not np.any(short & st.stable):
+    hi = np.maximum(mean(lm, st, metric), 1e-6)[:, None] * 4 + 1.0
+    hi = np.broadcast_to(np.where(np.isfinite(hi), hi, 1.0), (n, qs.size)).copy()
+    for _ in range(40):                      # grow the bracket until it holds the quantile
+        short = (cdf(lm, st, metric, hi) < qs) & st.stable[:, None]
+        if not np.any(short):
             break
-        hi = np.where(short, hi * 4, hi)
-    for _ in range(50):
-        mid = np.sqrt(np.maximum(lo, hi * 1e-6) * hi)
-        below = cdf(lm, st, metric, mid) < q
+        hi = np.where(short, hi * 8, hi)
+    lo = hi * 1e-7
+    for _ in range(36):
+        mid = np.sqrt(lo * hi)
+        below = cdf(lm, st, metric, mid) < qs
         lo = np.where(below, mid, lo)
         hi = np.where(below, hi, mid)
-    reach = cdf(lm, st, metric, hi) >= q - 1e-6
-    return np.where(st.stable & reach, hi, np.inf)
+    reach = cdf(lm, st, metric, hi) >= qs - 1e-6
+    out = np.where(st.stable[:, None] & reach, hi, np.inf)
+    return out if np.ndim(q) else out[:, 0]
 
 
 def capacity(lm: LoadModel) -> np.ndarray:

@@ -47,6 +47,19 @@ def slot_wait(slots, alpha, beta, peak) -> tuple[np.ndarray, np.ndarray]:
     return np.clip(p_wait, 0.0, 1.0), rho_c
 
 
+def gi_sigma(rho, ca2) -> np.ndarray:
+    """GI/M/c's sigma for Gamma inter-arrival times of squared CV ca2 (shape k = 1 / ca2): the root in
+    (0, 1) of sigma = A*(c mu (1 - sigma)) = (1 + (1 - sigma) / (k rho))^-k, the chance an arrival finds
+    the servers full when they are (rho for Poisson arrivals; less for regular ones). Fixed-point
+    iteration from rho converges to it (Kleinrock, Queueing Systems I, 1975, section 6.4)."""
+    rho = np.clip(np.asarray(rho, float), 1e-12, 1 - 1e-9)
+    k = 1.0 / np.maximum(np.asarray(ca2, float), 1e-6)
+    sigma = rho.copy()
+    for _ in range(60):
+        sigma = (1.0 + (1.0 - sigma) / (k * rho)) ** (-k)
+    return sigma
+
+
 def lognormal(mean, var) -> tuple[np.ndarray, np.ndarray]:
     """(mu, sigma) of the lognormal with this mean and variance (sigma 0 for a point mass)."""
     mean = np.maximum(np.asarray(mean, float), 1e-30)

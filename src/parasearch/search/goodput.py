@@ -49,12 +49,19 @@ class LoadEval:
         table = {}
         for m in L.METRICS:
             table[f"{m}_mean_s"] = L.mean(lm, st, m)
-            for q in PERCENTILES:
-                table[f"{m}_p{q}_s"] = L.percentile(lm, st, m, q / 100)
+            values = L.percentile(lm, st, m, [q / 100 for q in PERCENTILES])
+            for j, q in enumerate(PERCENTILES):
+                table[f"{m}_p{q}_s"] = values[:, j]
         table["batch"] = st.batch
         for j, k in enumerate(np.flatnonzero(ok)):
             out[k] = {key: float(v[j]) for key, v in table.items()}
         return out
+
+    def capacity(self, idx) -> np.ndarray:
+        """The highest stable rate (req/s over the replicas) of placements `idx`, whatever the SLOs."""
+        pos = np.searchsorted(self.evaluated, np.atleast_1d(np.asarray(idx, int)))
+        lm = _take(self.model, pos)
+        return L.goodput(lm, [], self.cv)[0] * lm.replicas
 
     def curve(self, i: int, rates) -> dict:
         """Percentiles of one placement against arrival rates (req/s over the group), for plots."""

@@ -306,7 +306,7 @@ def problem_from_doc(doc: _yaml.Located, base_dir: Path | None = None, overrides
     except ParasearchError as exc:
         raise _located(doc, ("engine",), exc) from None
     engine = engine.with_overrides(**eng_in.model_dump(exclude={"name"}))
-    traffic, wl, desc = _traffic(doc, p.workload, resolve)
+    traffic, wl, desc = _traffic(doc, p.workload, base_dir)
     s = p.search
     limits = SearchLimits(*(tuple(v) if v is not None else None for v in (s.tp, s.pp, s.ep, s.dp, s.attn_dp,
                                                                           s.max_batch)),
@@ -365,14 +365,14 @@ def _slo(slo: S.SloIn) -> Slo:
     return Slo(means["ttft"], means["tpot"], means["e2e"], tuple(pct))
 
 
-def _traffic(doc: _yaml.Located, w: S.WorkloadIn, resolve) -> tuple[Traffic, Workload, str]:
+def _traffic(doc: _yaml.Located, w: S.WorkloadIn, base_dir: Path) -> tuple[Traffic, Workload, str]:
     """The traffic (lengths, arrival process, target rate) and the steady-state workload of its means."""
     from ..traffic.trace import read_trace
 
     rate = w.rate or w.arrival_rate
     declared = w.trace is not None or w.arrival is not None or w.rate is not None
     if w.trace is not None:
-        path = resolve(w.trace)
+        path = Path(w.trace) if Path(w.trace).is_absolute() else base_dir / w.trace   # next to the problem file
         try:
             tr = read_trace(path, w.time_scale or 1.0)
         except SpecError as exc:
