@@ -98,13 +98,16 @@ def main() -> None:
     print(f"\ngoodput, model vs simulator, over {len(pairs)} placement-load pairs: median |error| "
           f"{np.median(errs):.1%}, P90 {np.percentile(errs, 90):.1%}, max {errs.max():.1%}; "
           f"model above the simulator in {sum(p[5] > 0 for p in pairs)} of {len(pairs)}")
-    print("\npercentiles, model vs simulator (median |error| [P90]) at 40% / 70% / 90% of the simulated goodput:")
+    print("\npercentiles, model vs simulator: median |error| [P90 |error|] (median signed error) at 40% / 70% / 90% "
+          "of the simulated goodput:")
     for m in ("ttft", "tpot"):
         for q in (50, 90, 99):
             cells = []
             for share in (0.4, 0.7, 0.9):
-                e = np.array([abs(x[3]) for x in pct_err if x[0] == m and x[1] == q and x[2] == share])
-                cells.append(f"{np.median(e):5.1%} [{np.percentile(e, 90):5.1%}]" if e.size else "-")
+                s = np.array([x[3] for x in pct_err if x[0] == m and x[1] == q and x[2] == share])
+                e = np.abs(s)
+                cells.append(f"{np.median(e):5.1%} [{np.percentile(e, 90):5.1%}] ({np.median(s):+5.1%})"
+                             if e.size else "-")
             print(f"  P{q:<2d} {m.upper():4s}  " + "   ".join(cells))
     print("\nsearch with the trace (exhaustive, in-process):")
     for name, stat, sec in search_times:

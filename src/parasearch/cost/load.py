@@ -34,7 +34,7 @@ import numpy as np
 
 from .layout import Layout
 from .memory import kv_bytes_per_sequence, page_round, plan_memory
-from .queueing import gi_sigma, lognormal, lognormal_cdf, lognormal_nodes, slot_wait, window_average_factor
+from .queueing import gi_sigma, lognormal, renewal_excess, lognormal_cdf, lognormal_nodes, slot_wait, window_average_factor
 from .steptable import along, b_grid, bracket, p_grid, step_table
 
 METRICS = ("ttft", "tpot", "e2e")
@@ -77,11 +77,13 @@ class LoadModel:
     inp: np.ndarray          # (K,)
     out: np.ndarray          # (K,)
     weights: np.ndarray      # (K,) share of requests each sample point stands for
+    metric_weights: dict     # the weights each metric's percentiles use (see Traffic.pairs)
     replicas: np.ndarray     # (n,)
     mean_in: float
     cv_in2: float            # squared coefficient of variation of prompt lengths
     mean_dec: float          # E[O - 1]
     peakedness: float        # E[min(n1, n2)] / E[n] of decode lives, for the batch-size variance
+    dispersion: tuple | None = None   # (m, I(m)): index of dispersion of the arrivals' counts (a trace)
 
     def __len__(self) -> int:
         return self.d0.shape[0]
@@ -117,11 +119,11 @@ def kv_slots(model, hw, engine, layout: Layout, prec, inp, out, weights=None) ->
 
 
 def build(model, hw, engine, layout: Layout, prec, max_batch, inp, out, weights=None,
-          population: tuple[np.ndarray, np.ndarray] | None = None) -> LoadModel:
+          population: tuple[np.ndarray, np.ndarray] | None = None, by=None, dispersion=None) -> LoadModel:
     """Tabulate what the load model needs for every placement: one oracle call over the distinct
     replica shapes (dp and the batch cap do not change a cycle's time).
 
-    (inp, out, weights) is the sample whose mixture gives percentiles (Traffic.pairs); `population`
+    (inp, out, weights, by) is the sample whose mixture gives percentiles (Traffic.pairs); `population`
     (all requests, or a large random subset) gives the means and moments, exactly."""
     n = len(layout)
     inp, out = np.asarray(inp, float), np.asarray(out, float)
@@ -186,9 +188,19 @@ def build(model, hw, engine, layout: Layout, prec, max_batch, inp, out, weights=
     return LoadModel(b=bg, d0=d0[inverse], slope=slope[inverse], first=first[inverse],
                      alone=moments(alone)[inverse], rider=moments(rider)[inverse],
                      chunk_cap=cap, slots=slots, servable=servable, inp=inp, out=out, weights=w,
+                     metric_weights=_metric_weights(w, by),
                      replicas=layout.dp.astype(float), mean_in=mean_in,
                      cv_in2=float(np.sum(pw * (pin - mean_in) ** 2)) / max(mean_in, 1e-9) ** 2,
-                     mean_dec=mean_dec, peakedness=peak)
+                     mean_dec=mean_dec, peakedness=peak, dispersion=dispersion)
+
+
+def _metric_weights(w: np.ndarray, by) -> dict:
+    by = np.full(w.size, -1) if by is None else np.asarray(by)
+    out = {"e2e": w}
+    for metric, half in (("ttft", 0), ("tpot", 1)):
+        m = w * (by != 1 - half)
+        out[metric] = m / m.sum() if m.sum() > 0 else w
+    return out
 
 
 @dataclass
@@ -207,7 +219,8 @@ class State:
     p_wait: np.ndarray         # chance of waiting for a slot
     wait_rate: np.ndarray      # exponential rate of that wait
     tpot_var: np.ndarray       # (n, K)
-    weights: np.ndarray        # (K,) of the requests; unservable ones count as missing every SLO
+    tpot_mean: np.ndarray      # (n, K) the mean cycle plus what the request's own prefill leaves behind
+    weights: dict              # metric -> (K,) weights of the requests; unservable ones miss every SLO
     servable: np.ndarray       # (n, K)
     dec: np.ndarray            # (K,)
     extra: dict = field(default_factory=dict)
@@ -221,7 +234,7 @@ def _zero_prob(mean, peak) -> np.ndarray:
     return np.where(peak <= 1.0 + 1e-6, np.exp(-mean), nb)
 
 
-def _batch(lm: LoadModel, lam, peak) -> np.ndarray:
+def _batch(lm: LoadModel, lam, peak, ca2) -> np.ndarray:
     """The decode batch b solving b = lam E[O - 1] D(b), D = T(b + z) / (1 - rho(b)), exactly for the
     piecewise-linear interpolation of the table: evaluate the map at every grid node, then take the
     first crossing (the stable solution); b = the slots when the map stays above them."""
@@ -237,7 +250,7 @@ def _batch(lm: LoadModel, lam, peak) -> np.ndarray:
     cyc = t0
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         for _ in range(4):                   # the share of prompts riding depends on the cycle
-            a = np.maximum(lam2 * cyc, 1e-12)
+            a = np.maximum(lam2 * cyc + 2 * renewal_excess(lam2, ca2[:, None], cyc / 2), 1e-12)
             f = np.where(a < 1e-6, 1.0, -np.expm1(-a) / a)
             rho = lam2 * (f * alone + (1 - f) * rider)
             cyc = np.where(rho < 1, t0 / (1 - rho), np.inf)
@@ -254,23 +267,39 @@ def _batch(lm: LoadModel, lam, peak) -> np.ndarray:
     return b
 
 
+def counts_dispersion(lm: LoadModel, ca2, m) -> np.ndarray:
+    """Index of dispersion of one replica's arrival counts over windows of m expected arrivals. Round-
+    robin hands a replica every dp-th arrival: its counts are the stream's over dp m arrivals, divided
+    by dp. Without a trace, a renewal process: squared CV, 1 at a point."""
+    m = np.maximum(np.asarray(m, float), 1e-9)
+    if lm.dispersion is None:
+        return ca2 + (1.0 - ca2) * -np.expm1(-m) / m
+    grid, idc = lm.dispersion
+    whole = np.interp(np.log(m * lm.replicas), np.log(grid), idc, left=idc[0], right=idc[-1])
+    return np.maximum(whole / lm.replicas, ca2 * 0 + 1e-3)
+
+
 def state(lm: LoadModel, lam, ca2) -> State:
     """Solve the replica at per-replica rate `lam` (req/s) with arrival squared CV `ca2`."""
     n = len(lm)
     lam = np.broadcast_to(np.asarray(lam, float), (n,))
     ca2 = np.broadcast_to(np.asarray(ca2, float), (n,))
     # A decoding sequence sees itself plus the others: for a GI/G/inf population with peakedness z
-    # (variance / mean), the others number b + z - 1 on average (b with Poisson arrivals).
-    peak = np.maximum(1.0 + (ca2 - 1.0) * lm.peakedness, 1e-3)
+    # (variance / mean), the others number b + z - 1 on average (b with Poisson arrivals). Over a
+    # life, arrivals vary as their counts do over lam x life (slow swings of a trace's rate included).
+    life = lm.mean_dec * along(lm.d0, lm.b, np.minimum(np.maximum(lam * lm.mean_dec * along(lm.d0, lm.b, np.ones(n)),
+                                                                  1.0), lm.slots))
+    disp = np.maximum(counts_dispersion(lm, ca2, lam * life), 1e-3)
+    peak = np.maximum(1.0 + (disp - 1.0) * lm.peakedness, 1e-3)
     top = lm.slots
-    b = _batch(lm, lam, peak)
+    b = _batch(lm, lam, peak, ca2)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         seen = np.minimum(b + peak, top)
         arrive = np.clip(b + peak - 1.0, 0.0, top)
         t0 = along(lm.d0, lm.b, np.maximum(arrive, 1.0))
         cyc = t0
         for _ in range(4):
-            m = _prompt_cost(lm, arrive, lam * cyc)
+            m = _prompt_cost(lm, arrive, lam * cyc + 2 * renewal_excess(lam, ca2, cyc / 2))
             rho_p = lam * m[:, 0]
             cyc = np.where(rho_p < 1, t0 / (1 - rho_p), np.inf)
         # With one slot no other prompt runs while a sequence decodes: no interference.
@@ -290,13 +319,16 @@ def state(lm: LoadModel, lam, ca2) -> State:
         ds1, ds2 = e2 / k1, e3 / k1
         var_ds = np.maximum(ds2 - ds1 * ds1, 0.0)
         r = lm.rider_stats(arrive)                                       # riders: prompts sharing our cycle
-        ride_var = lam * ds1 * ((r[:, 1] - r[:, 0] ** 2) + ca2 * r[:, 0] ** 2) + (lam * r[:, 0]) ** 2 * var_ds
+        # Arrivals cluster (bursty) or spread out (regular): within the cycle around an arrival there are
+        # M(t) - lam t more companions than the rate says, before it and after it (renewal function).
+        riders = np.maximum(lam * ds1 + 2 * renewal_excess(lam, ca2, ds1 / 2), 0.0)
+        ride_var = riders * ((r[:, 1] - r[:, 0] ** 2) + ca2 * r[:, 0] ** 2) + (lam * r[:, 0]) ** 2 * var_ds
         # Prompt tokens overflowing the budget wait for later cycles: a G/G/1 on tokens (Kingman).
         cap = np.interp(arrive, lm.b, lm.chunk_cap)
         rho_b = lam * lm.mean_in * k1 / cap
         wb = np.where(rho_b < 1, rho_b / (1 - rho_b) * (ca2 + lm.cv_in2) / 2 * k1 * lm.mean_in / cap, np.inf)
         # Busy on arrival: the rest of the cycle in progress (uniform share of D*), the riders, overflow.
-        y_mean = ds1 / 2 + lam * ds1 * r[:, 0] + wb
+        y_mean = ds1 / 2 + riders * r[:, 0] + wb
         y_var = ds2 / 3 - ds1 * ds1 / 4 + ride_var + lam * r[:, 0] * var_ds + wb * wb
         dec = lm.dec
         w = lm.weights
@@ -325,23 +357,33 @@ def state(lm: LoadModel, lam, ca2) -> State:
         # amplified by 1 / (1 - rho)^2), and the drift of the decode batch averaged over the life.
         nk = np.maximum(dec, 1.0)[None, :]
         amp = 1.0 / np.maximum(1 - shared, 1e-6) ** 2
-        var_pf = (np.where(top > 1, lam, 0.0) * dbar * burst * amp)[:, None] / nk
+        disp_life = counts_dispersion(lm, ca2, lam * lm.mean_dec * dbar)
+        burst_life = (m2 - m1 * m1) + disp_life * m1 * m1
+        var_pf = (np.where(top > 1, lam, 0.0) * dbar * burst_life * amp)[:, None] / nk
         # The others a sequence sees number at most slots - 1: their variance vanishes at both ends.
         var_n = np.maximum(b * peak * (1 - b / top) * (top - 1) / top, 0.0)
         slope = along(lm.slope, lm.b, seen)
         avg = window_average_factor(nk / max(lm.mean_dec, 1e-9))
         tpot_var = var_pf + (slope * slope * var_n * amp)[:, None] * avg
+        # The cycle after a request's own prefill carries the prompts that arrived during it (more than
+        # an average cycle does), and the excess fades by rho per cycle: its life is longer by
+        # (lam (own cycle - mean cycle) + companions) E[prompt cost] / (1 - rho).
+        own = first + (riders * r[:, 0])[:, None]
+        after = (lam[:, None] * (own - k1[:, None]) + renewal_excess(lam, ca2, np.inf)[:, None]) * m1[:, None]
+        excess = np.where(top > 1, 1.0, 0.0)[:, None] * np.maximum(after, 0.0) / np.maximum(1 - shared, 1e-6)[:, None]
+        tpot_mean = dbar[:, None] + excess / nk
     stable = (rho_p < 1) & (rho_s < 1) & (rho_b < 1) & np.isfinite(dbar) & np.isfinite(y_mean)
     y_mu, y_sigma = lognormal(y_mean, y_var)
-    return State(stable, b, dbar, first, busy, y_mu, y_sigma, y_mean, y_var, pw, rate, tpot_var,
-                 lm.weights, lm.servable, dec,
+    return State(stable, b, dbar, first, busy, y_mu, y_sigma, y_mean, y_var, pw, rate, tpot_var, tpot_mean,
+                 lm.metric_weights, lm.servable, dec,
                  {"rho_prefill": rho_p, "rho_slots": rho_s, "rho_budget": rho_b, "cycle": k1,
                   "d_star": ds1, "d_star2": ds2})
 
 
 def _prompt_cost(lm: LoadModel, arrive, per_cycle) -> np.ndarray:
     """(n, 3) moments of the time a prompt adds to the replica: alone in its cycle with the chance a
-    cycle's first prompt is (1 - e^-a) / a for a = arrivals per cycle (Poisson), riding otherwise."""
+    cycle's first prompt is (1 - e^-a) / a for a = arrivals per cycle (Poisson; clustered arrivals
+    count their companions), riding otherwise."""
     a = np.maximum(np.asarray(per_cycle, float), 1e-12)
     f = np.where(a < 1e-6, 1.0, -np.expm1(-a) / a)[:, None]
     alone = along(lm.alone, lm.b, arrive)
@@ -349,13 +391,14 @@ def _prompt_cost(lm: LoadModel, arrive, per_cycle) -> np.ndarray:
     return f * alone + (1 - f) * rider
 
 
-def _mix(per_request: np.ndarray, st: State, mask=None) -> np.ndarray:
-    """Average over the length sample (last axis) with its weights; 0 where the replica is unstable."""
-    w = st.weights[None, :] * st.servable
+def _mix(per_request: np.ndarray, st: State, metric: str, mask=None) -> np.ndarray:
+    """Average over the length sample (last axis) with the metric's weights; 0 where unstable."""
+    wm = st.weights[metric]
+    w = wm[None, :] * st.servable
     total = 1.0
     if mask is not None:
         w = w * mask[None, :]
-        total = max(float(np.sum(st.weights * mask)), 1e-30)
+        total = max(float(np.sum(wm * mask)), 1e-30)
     if per_request.ndim == 3:
         w = w[:, None, :]
     mixed = np.sum(w * per_request, axis=-1) / total
@@ -377,7 +420,7 @@ def _shape(lm: LoadModel, st: State, metric: str):
         if metric == "ttft":
             st.extra[key] = (st.first, st.y_mu[:, None], st.y_sigma[:, None], 1 - u)
         else:
-            mean_k = u * st.y_mean[:, None] + st.dec[None, :] * st.cycle[:, None]
+            mean_k = u * st.y_mean[:, None] + st.dec[None, :] * st.tpot_mean
             var_k = u * (st.y_var[:, None] + st.y_mean[:, None] ** 2) - (u * st.y_mean[:, None]) ** 2 \
                 + st.dec[None, :] ** 2 * st.tpot_var
             mu, sigma = lognormal(mean_k, var_k)
@@ -395,9 +438,9 @@ def cdf(lm: LoadModel, st: State, metric: str, x) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         if metric == "tpot":
             if "shape_tpot" not in st.extra:
-                st.extra["shape_tpot"] = lognormal(st.cycle[:, None], st.tpot_var)
+                st.extra["shape_tpot"] = lognormal(st.tpot_mean, st.tpot_var)
             mu, sigma = st.extra["shape_tpot"]
-            out = _mix(lognormal_cdf(xs, mu[:, None], sigma[:, None]), st, mask=(st.dec >= 1))
+            out = _mix(lognormal_cdf(xs, mu[:, None], sigma[:, None]), st, metric, mask=(st.dec >= 1))
             return out if several else out[:, 0]
         shift, mu, sigma, idle = _shape(lm, st, metric)
         gap = xs - shift[:, None, :]                                       # (n, Q, K)
@@ -416,19 +459,20 @@ def cdf(lm: LoadModel, st: State, metric: str, x) -> np.ndarray:
             ir = idle[rows][:, None]
             pw = st.p_wait[rows, None, None]
             per[rows] = (1 - pw) * per[rows] + pw * (ir * _slot_tail(g, rate) + (1 - ir) * busy_wait)
-        out = _mix(per, st)
+        out = _mix(per, st, metric)
         return out if several else out[:, 0]
 
 
 def mean(lm: LoadModel, st: State, metric: str) -> np.ndarray:
     wait = np.where(st.wait_rate > 0, st.p_wait / np.maximum(st.wait_rate, 1e-30), np.inf)
-    ttft = st.first @ st.weights + st.busy * st.y_mean + wait
+    ttft = st.first @ st.weights["ttft"] + st.busy * st.y_mean + wait
     if metric == "ttft":
         out = ttft
     elif metric == "tpot":
-        out = st.cycle
+        valid = (st.dec >= 1) * st.weights["tpot"]
+        out = st.tpot_mean @ valid / max(float(valid.sum()), 1e-30)
     else:
-        out = ttft + float(st.dec @ st.weights) * st.cycle
+        out = ttft + (st.dec[None, :] * st.tpot_mean) @ st.weights["e2e"]
     unservable = ~np.all(st.servable, axis=1)
     return np.where(st.stable & ~unservable, out, np.inf)
 

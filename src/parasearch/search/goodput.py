@@ -85,11 +85,11 @@ def evaluate_load(problem: Problem, space: Space, fits: np.ndarray) -> LoadEval:
     n = len(space)
     idx = np.flatnonzero(fits)
     targets = problem.slo.targets
-    inp, out, w = traffic.pairs(SAMPLE)
+    inp, out, w, by = traffic.pairs(SAMPLE)
     pool = space.pool
     sub = space.take(idx)
     lm = L.build(problem.model, pool.hardware, problem.engine, sub.layout, problem.precision, sub.max_batch,
-                 inp, out, w, traffic.population())
+                 inp, out, w, traffic.population(), by, traffic.dispersion)
     cv = traffic.cv
     good = np.zeros(n)
     binding = np.full(n, "", dtype=object)

@@ -332,7 +332,7 @@ def problem_from_doc(doc: _yaml.Located, base_dir: Path | None = None, overrides
         workload=wl,
         slo=_slo(p.slo),
         engine=engine,
-        objectives=_objectives(p, traffic),
+        objectives=_objectives(doc, p, traffic),
         limits=limits,
         method=p.method,
         optuna=OptunaOptions(**opts),
@@ -345,10 +345,14 @@ def problem_from_doc(doc: _yaml.Located, base_dir: Path | None = None, overrides
     )
 
 
-def _objectives(p: S.ProblemIn, traffic: Traffic) -> tuple[str, ...]:
+def _objectives(doc: _yaml.Located, p: S.ProblemIn, traffic: Traffic) -> tuple[str, ...]:
     """The file's objectives; by default, under traffic, goodput per GPU against tokens/s per user."""
-    if "objectives" not in p.model_fields_set and (traffic.declared or _slo(p.slo).percentiles):
+    loaded = traffic.declared or bool(_slo(p.slo).percentiles)
+    if "objectives" not in p.model_fields_set and loaded:
         return ("goodput_per_gpu", "tokens_per_user")
+    if "goodput_per_gpu" in p.objectives and not loaded:
+        raise SpecError("goodput needs traffic: give a trace, an arrival process or percentile SLOs", file=doc.file,
+                        line=doc.line_of(("objectives",)), field="objectives")
     return tuple(dict.fromkeys(p.objectives))
 
 
@@ -387,7 +391,10 @@ def _traffic(doc: _yaml.Located, w: S.WorkloadIn, base_dir: Path) -> tuple[Traff
         inp, out = tr.input_tokens, tr.output_tokens
         desc = (f"trace {Path(w.trace).name} ({len(tr):,} requests, {np.mean(inp):,.0f} in / {np.mean(out):,.0f} out"
                 f" on average, {tr.mean_rate:.3g} req/s, cv {native_cv:.2f})")
-        traffic = Traffic(inp, out, cv, arrival, rate, tr, desc, declared)
+        from ..traffic.stats import dispersion
+
+        traffic = Traffic(inp, out, cv, arrival, rate, tr, desc, declared,
+                          dispersion(tr.arrival_s) if arrival == "trace" else None)
         reserve = float(np.percentile(out, 99))
         wl = Workload(float(np.mean(inp)), float(np.mean(out)), reserve, rate)
         return traffic, wl, desc

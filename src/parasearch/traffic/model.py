@@ -27,6 +27,7 @@ class Traffic:
     trace: Trace | None = None # replayed by the simulator when arrival == "trace"
     description: str = ""
     declared: bool = True      # the problem gave a trace or an arrival process (not just mean lengths)
+    dispersion: tuple[np.ndarray, np.ndarray] | None = None   # (m, I(m)) of a replayed trace's counts
 
     @property
     def mean_input(self) -> float:
@@ -36,25 +37,27 @@ class Traffic:
     def mean_output(self) -> float:
         return float(np.mean(self.output_tokens))
 
-    def pairs(self, k: int = 96) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(inputs, outputs, weights) of at most k requests whose mixture stands for the joint
-        distribution in percentile computations: half stratified by input length, half by output
-        length, each stratum represented by its middle request and weighted by its share. Strata are
-        finer in the tails, where percentile SLOs live (the longest prompts set TTFT P99; the shortest
-        and longest outputs, TPOT and E2E). Means come from `population`, not from these."""
+    def pairs(self, k: int = 96) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(inputs, outputs, weights, stratified-by) of at most k requests whose mixture stands for the
+        joint distribution in percentile computations. Half are stratified by input length (by = 0),
+        half by output length (by = 1), each stratum represented by its middle request and weighted by
+        its share; strata are finer in the tails, where percentile SLOs live. TTFT percentiles read the
+        input half (its prompts follow the input distribution exactly), TPOT the output half, E2E both.
+        All requests (by = -1) when there are at most k. Means come from `population`, not from these."""
         n = self.input_tokens.size
         i, o = self.input_tokens.astype(float), self.output_tokens.astype(float)
         if n <= k:
-            return i, o, np.full(n, 1.0 / n)
+            return i, o, np.full(n, 1.0 / n), np.full(n, -1)
         half = k // 2
-        picks, weights = [], []
-        for key, edges in ((i, _strata(half, lower_tail=False)), (o, _strata(half, lower_tail=True))):
+        picks, weights, by = [], [], []
+        for b, (key, edges) in enumerate(((i, _strata(half, lower_tail=False)), (o, _strata(half, lower_tail=True)))):
             order = np.argsort(key, kind="stable")
             cuts = np.unique(np.clip(np.round(edges * n).astype(int), 0, n))
             picks.append(order[(cuts[:-1] + cuts[1:] - 1) // 2])
             weights.append(0.5 * np.diff(cuts) / n)
+            by.append(np.full(cuts.size - 1, b))
         idx = np.concatenate(picks)
-        return i[idx], o[idx], np.concatenate(weights)
+        return i[idx], o[idx], np.concatenate(weights), np.concatenate(by)
 
     def population(self, limit: int = 100_000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """All requests, or `limit` of them drawn at random (fixed seed): what means and moments use."""
@@ -80,13 +83,12 @@ class Traffic:
 
 
 def _strata(k: int, lower_tail: bool) -> np.ndarray:
-    """k + 1 quantile edges from 0 to 1: a quarter of the strata in the top 10% and another quarter in
-    the top 1% (and, with `lower_tail`, the same at the bottom), the rest evenly over the body."""
-    tail = max(k // 4, 1)
+    """k + 1 quantile edges from 0 to 1: an eighth of the strata in the top 10% and another eighth in the
+    top 1% (and, with `lower_tail`, the same at the bottom), the rest evenly over the body."""
+    tail = max(k // 8, 1)
     top = [np.linspace(0.9, 0.99, tail + 1)[1:], np.linspace(0.99, 1.0, tail + 1)[1:]]
-    if lower_tail:
-        low = [np.linspace(0.0, 0.01, tail // 2 + 1)[:-1], np.linspace(0.01, 0.1, tail // 2 + 1)[:-1]]
-        body = np.linspace(0.1, 0.9, k - 2 * tail - 2 * (tail // 2) + 1)
-        return np.unique(np.concatenate(low + [body] + top))
-    body = np.linspace(0.0, 0.9, k - 2 * tail + 1)
-    return np.unique(np.concatenate([body] + top))
+    low = [np.linspace(0.0, 0.01, tail + 1)[:-1], np.linspace(0.01, 0.1, tail + 1)[:-1]] if lower_tail \
+        else [np.array([0.0])]
+    start = 0.1 if lower_tail else 0.0
+    body = np.linspace(start, 0.9, k - (4 if lower_tail else 2) * tail + 1)
+    return np.unique(np.concatenate(low + [body] + top))
