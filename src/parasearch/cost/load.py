@@ -34,7 +34,7 @@ import numpy as np
 
 from .layout import Layout
 from .memory import kv_bytes_per_sequence, page_round, plan_memory
-from .queueing import gi_sigma, lognormal, renewal_excess, lognormal_cdf, lognormal_nodes, slot_wait, window_average_factor
+from .queueing import gi_sigma, lognormal, renewal_excess, renewal_tables, lognormal_cdf, lognormal_nodes, slot_wait, window_average_factor
 from .steptable import along, b_grid, bracket, p_grid, step_table
 
 METRICS = ("ttft", "tpot", "e2e")
@@ -234,7 +234,7 @@ def _zero_prob(mean, peak) -> np.ndarray:
     return np.where(peak <= 1.0 + 1e-6, np.exp(-mean), nb)
 
 
-def _batch(lm: LoadModel, lam, peak, ca2) -> np.ndarray:
+def _batch(lm: LoadModel, lam, peak, ca2, ren: dict) -> np.ndarray:
     """The decode batch b solving b = lam E[O - 1] D(b), D = T(b + z) / (1 - rho(b)), exactly for the
     piecewise-linear interpolation of the table: evaluate the map at every grid node, then take the
     first crossing (the stable solution); b = the slots when the map stays above them."""
@@ -250,7 +250,7 @@ def _batch(lm: LoadModel, lam, peak, ca2) -> np.ndarray:
     cyc = t0
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         for _ in range(4):                   # the share of prompts riding depends on the cycle
-            a = np.maximum(lam2 * cyc + 2 * renewal_excess(lam2, ca2[:, None], cyc / 2), 1e-12)
+            a = np.maximum(lam2 * cyc + 2 * renewal_excess(lam2, ca2[:, None], cyc / 2, ren), 1e-12)
             f = np.where(a < 1e-6, 1.0, -np.expm1(-a) / a)
             rho = lam2 * (f * alone + (1 - f) * rider)
             cyc = np.where(rho < 1, t0 / (1 - rho), np.inf)
@@ -279,11 +279,13 @@ def counts_dispersion(lm: LoadModel, ca2, m) -> np.ndarray:
     return np.maximum(whole / lm.replicas, ca2 * 0 + 1e-3)
 
 
-def state(lm: LoadModel, lam, ca2) -> State:
-    """Solve the replica at per-replica rate `lam` (req/s) with arrival squared CV `ca2`."""
+def state(lm: LoadModel, lam, ca2, renewal: dict | None = None) -> State:
+    """Solve the replica at per-replica rate `lam` (req/s) with arrival squared CV `ca2` (`renewal`:
+    renewal_tables of the ca2 values, to reuse across calls)."""
     n = len(lm)
     lam = np.broadcast_to(np.asarray(lam, float), (n,))
     ca2 = np.broadcast_to(np.asarray(ca2, float), (n,))
+    ren = renewal if renewal is not None else renewal_tables(ca2)
     # A decoding sequence sees itself plus the others: for a GI/G/inf population with peakedness z
     # (variance / mean), the others number b + z - 1 on average (b with Poisson arrivals). Over a
     # life, arrivals vary as their counts do over lam x life (slow swings of a trace's rate included).
@@ -292,14 +294,14 @@ def state(lm: LoadModel, lam, ca2) -> State:
     disp = np.maximum(counts_dispersion(lm, ca2, lam * life), 1e-3)
     peak = np.maximum(1.0 + (disp - 1.0) * lm.peakedness, 1e-3)
     top = lm.slots
-    b = _batch(lm, lam, peak, ca2)
+    b = _batch(lm, lam, peak, ca2, ren)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         seen = np.minimum(b + peak, top)
         arrive = np.clip(b + peak - 1.0, 0.0, top)
         t0 = along(lm.d0, lm.b, np.maximum(arrive, 1.0))
         cyc = t0
         for _ in range(4):
-            m = _prompt_cost(lm, arrive, lam * cyc + 2 * renewal_excess(lam, ca2, cyc / 2))
+            m = _prompt_cost(lm, arrive, lam * cyc + 2 * renewal_excess(lam, ca2, cyc / 2, ren))
             rho_p = lam * m[:, 0]
             cyc = np.where(rho_p < 1, t0 / (1 - rho_p), np.inf)
         # With one slot no other prompt runs while a sequence decodes: no interference.
@@ -321,7 +323,7 @@ def state(lm: LoadModel, lam, ca2) -> State:
         r = lm.rider_stats(arrive)                                       # riders: prompts sharing our cycle
         # Arrivals cluster (bursty) or spread out (regular): within the cycle around an arrival there are
         # M(t) - lam t more companions than the rate says, before it and after it (renewal function).
-        riders = np.maximum(lam * ds1 + 2 * renewal_excess(lam, ca2, ds1 / 2), 0.0)
+        riders = np.maximum(lam * ds1 + 2 * renewal_excess(lam, ca2, ds1 / 2, ren), 0.0)
         ride_var = riders * ((r[:, 1] - r[:, 0] ** 2) + ca2 * r[:, 0] ** 2) + (lam * r[:, 0]) ** 2 * var_ds
         # Prompt tokens overflowing the budget wait for later cycles: a G/G/1 on tokens (Kingman).
         cap = np.interp(arrive, lm.b, lm.chunk_cap)
@@ -369,7 +371,7 @@ def state(lm: LoadModel, lam, ca2) -> State:
         # an average cycle does), and the excess fades by rho per cycle: its life is longer by
         # (lam (own cycle - mean cycle) + companions) E[prompt cost] / (1 - rho).
         own = first + (riders * r[:, 0])[:, None]
-        after = (lam[:, None] * (own - k1[:, None]) + renewal_excess(lam, ca2, np.inf)[:, None]) * m1[:, None]
+        after = (lam[:, None] * (own - k1[:, None]) + renewal_excess(lam, ca2, np.inf, ren)[:, None]) * m1[:, None]
         excess = np.where(top > 1, 1.0, 0.0)[:, None] * np.maximum(after, 0.0) / np.maximum(1 - shared, 1e-6)[:, None]
         tpot_mean = dbar[:, None] + excess / nk
     stable = (rho_p < 1) & (rho_s < 1) & (rho_b < 1) & np.isfinite(dbar) & np.isfinite(y_mean)
@@ -505,7 +507,7 @@ def percentile(lm: LoadModel, st: State, metric: str, q) -> np.ndarray:
             break
         hi = np.where(short, hi * 8, hi)
     lo = hi * 1e-7
-    for _ in range(36):
+    for _ in range(24):
         mid = np.sqrt(lo * hi)
         below = cdf(lm, st, metric, mid) < qs
         lo = np.where(below, mid, lo)
@@ -528,18 +530,23 @@ def goodput(lm: LoadModel, targets: list[Target], cv: float) -> tuple[np.ndarray
     holds, 0 when none does, and the first target missed just past it ("capacity" when the replica
     saturates first). Arrivals reach each of the dp replicas round-robin: squared CV cv^2 / dp."""
     ca2 = cv * cv / lm.replicas
+    ren = renewal_tables(ca2)
+
+    def at(rate):
+        return failing(lm, state(lm, rate, ca2, ren), targets)
+
     hi = capacity(lm) * 2.0
-    miss = failing(lm, state(lm, hi, ca2), targets)
+    miss = at(hi)
     for _ in range(20):                      # make sure `hi` fails
         if np.all(miss != ""):
             break
         hi = np.where(miss == "", hi * 2, hi)
-        miss = failing(lm, state(lm, hi, ca2), targets)
+        miss = at(hi)
     lo = hi * 1e-6
-    low = failing(lm, state(lm, lo, ca2), targets)
+    low = at(lo)
     for _ in range(BISECTION_STEPS):
         mid = np.sqrt(lo * hi)
-        m = failing(lm, state(lm, mid, ca2), targets)
+        m = at(mid)
         ok = m == ""
         lo = np.where(ok, mid, lo)
         hi = np.where(ok, hi, mid)

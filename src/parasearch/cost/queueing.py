@@ -60,25 +60,41 @@ def gi_sigma(rho, ca2) -> np.ndarray:
     return sigma
 
 
-def renewal_excess(rate, ca2, t, terms: int = 40) -> np.ndarray:
-    """M(t) - rate t for a Gamma renewal process of squared CV ca2 (shape k = 1 / ca2): how many more
-    arrivals than the rate says come within t after an arrival. 0 for Poisson, (ca2 - 1) / 2 for long t
-    (the renewal function's asymptote), negative for regular arrivals. M(t) = sum over n of P(n gaps
-    <= t), each a Gamma(n k) distribution function, tabulated over x = rate t for each distinct ca2 and
-    interpolated; past 8 mean gaps the asymptote is used (a Gamma process has settled by then unless
-    ca2 is extreme, and the sum would need more terms)."""
+RENEWAL_GRID = np.concatenate([[0.0], np.geomspace(1e-4, 8.0, 63)])   # x = rate t, in mean gaps
+
+
+def renewal_tables(ca2_values, terms: int = 40) -> dict:
+    """M(x) - x over RENEWAL_GRID (x = rate t) for each squared CV: what renewal_excess interpolates.
+    M = sum over n of P(n gaps <= t), each gap sum a Gamma(n k) with k = 1 / ca2."""
     from scipy.special import gammainc
 
+    n = np.arange(1, terms + 1)[:, None]
+    out = {}
+    for c in np.unique(np.asarray(ca2_values, float)):
+        k = 1.0 / max(float(c), 1e-6)
+        out[float(c)] = np.sum(gammainc(n * k, k * RENEWAL_GRID[None, :]), axis=0) - RENEWAL_GRID
+    return out
+
+
+def renewal_excess(rate, ca2, t, tables: dict | None = None) -> np.ndarray:
+    """M(t) - rate t for a Gamma renewal process of squared CV ca2 (shape k = 1 / ca2): how many more
+    arrivals than the rate says come within t after an arrival. 0 for Poisson, (ca2 - 1) / 2 for long t
+    (the renewal function's asymptote), negative for regular arrivals. Interpolated in tables from
+    renewal_tables (computed here when not given); past 8 mean gaps the asymptote is used (a Gamma
+    process has settled by then unless ca2 is extreme, and the sum would need more terms)."""
     rate, ca2, t = np.broadcast_arrays(*(np.asarray(v, float) for v in (rate, ca2, t)))
     x = rate * np.where(np.isfinite(t), np.maximum(t, 0.0), np.inf)
     out = np.where(x >= 8, (ca2 - 1) / 2, 0.0)
-    grid = np.concatenate([[0.0], np.geomspace(1e-4, 8.0, 63)])
-    n = np.arange(1, terms + 1)[:, None]
-    for c in np.unique(ca2[(x < 8) & (np.abs(ca2 - 1) > 1e-9)]):
-        k = 1.0 / max(c, 1e-6)
-        table = np.sum(gammainc(n * k, k * grid[None, :]), axis=0) - grid
-        sel = (ca2 == c) & (x < 8)
-        out[sel] = np.interp(x[sel], grid, table)
+    todo = (x < 8) & (np.abs(ca2 - 1) > 1e-9)
+    if not np.any(todo):
+        return out
+    tables = tables if tables is not None else renewal_tables(ca2[todo])
+    for c in np.unique(ca2[todo]):
+        table = tables.get(float(c))
+        if table is None:
+            table = renewal_tables([c])[float(c)]
+        sel = todo & (ca2 == c)
+        out[sel] = np.interp(x[sel], RENEWAL_GRID, table)
     return out
 
 
