@@ -13,7 +13,9 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import ndtr, ndtri
+
+# scipy.special is imported where used: it costs a noticeable share of start-up, and only problems
+# under traffic need it.
 
 def slot_wait(slots, alpha, beta, peak) -> tuple[np.ndarray, np.ndarray]:
     """(P(an arrival finds every slot taken), utilization at full occupancy) for a birth-death
@@ -107,6 +109,8 @@ def lognormal(mean, var) -> tuple[np.ndarray, np.ndarray]:
 
 
 def lognormal_cdf(x, mu, sigma) -> np.ndarray:
+    from scipy.special import ndtr
+
     x = np.asarray(x, float)
     with np.errstate(divide="ignore", invalid="ignore"):
         z = (np.log(np.maximum(x, 1e-300)) - mu) / np.maximum(sigma, 1e-12)
@@ -115,6 +119,8 @@ def lognormal_cdf(x, mu, sigma) -> np.ndarray:
 
 def lognormal_nodes(mu, sigma, nodes: int) -> np.ndarray:
     """`nodes` equally likely points of the lognormal (its quantiles at the midpoints), last axis."""
+    from scipy.special import ndtri
+
     u = (np.arange(nodes) + 0.5) / nodes
     return np.exp(np.asarray(mu)[..., None] + np.asarray(sigma)[..., None] * ndtri(u))
 
