@@ -1,7 +1,6 @@
 """The analytic load model against the scheduler simulator, on a small grid of placements and loads.
 benchmarks/traffic_accuracy.py runs the large grid and prints the error distribution."""
 
-import numpy as np
 import pytest
 
 from parasearch.catalog.engines import load_engine

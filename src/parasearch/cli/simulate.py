@@ -44,7 +44,7 @@ def simulate(
     attn_dp: bool = typer.Option(False, "--attn-dp", help="Attention data parallelism."),
     max_batch: Optional[int] = typer.Option(None, "--max-batch", help="Sequences in flight per replica (default 256)."),
     rate: Optional[float] = typer.Option(None, help="Arrival rate, req/s over the placement (default: the problem's "
-                                                    "rate, else the model's goodput)."),
+                                                    "rate, else the model's goodput, else 80% of saturation)."),
     requests: int = typer.Option(20_000, help="Requests to simulate."),
     seed: int = typer.Option(0, help="Seed of synthetic arrivals and lengths."),
     find_goodput: bool = typer.Option(False, "--goodput", help="Also find the simulated goodput (bisection on the rate)."),
@@ -96,7 +96,9 @@ def simulate(
         raise ParasearchError(f"the placement does not fit: {ev.reason[0]}")
     load = ev.load if ev.load is not None else evaluate_load(problem, space, ev.serving.fits)
     model_goodput = float(load.goodput[0])
-    the_rate = rate or traffic.rate or model_goodput
+    targets = problem.slo.targets
+    # Without SLOs the "goodput" is the replica's saturation: simulate at 80% of it instead.
+    the_rate = rate or traffic.rate or (model_goodput if targets else 0.8 * model_goodput)
     if not the_rate or the_rate <= 0:
         raise ParasearchError("no rate to simulate at: the model finds no rate meeting the SLOs",
                               hint="give --rate")
@@ -108,7 +110,6 @@ def simulate(
 
     sim = run(the_rate)
     modelled = load.percentiles([0], the_rate)[0]
-    targets = problem.slo.targets
     res = {"problem": problem.name, "placement": _label(t, p, e, d, a) + f" b{mb}", "rate_rps": the_rate,
            "traffic": traffic.description, "simulated": sim.summary(),
            "model": {m: {"mean": modelled.get(f"{m}_mean_s"), **{f"p{q}": modelled.get(f"{m}_p{q}_s")
