@@ -48,7 +48,9 @@ def _register() -> None:
     from .catalog import catalog
     from .estimate import estimate
     from .search import search
+    from .simulate import simulate
     from .sweep import sweep
+    from .trace import trace
     from .validate import validate
 
     app.command("search")(search)
@@ -56,6 +58,8 @@ def _register() -> None:
     app.command("validate")(validate)
     app.command("calibrate")(calibrate)
     app.command("sweep")(sweep)
+    app.command("trace")(trace)
+    app.command("simulate")(simulate)
     app.command("catalog")(catalog)
 
 

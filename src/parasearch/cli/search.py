@@ -52,7 +52,8 @@ def search(
     explain: bool = typer.Option(False, "--explain", help="Say under the table why every row binds, and what the columns mean."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON to stdout."),
     csv_file: Optional[str] = typer.Option(None, "--csv", help="Write the Pareto front to this CSV file."),
-    plot: Optional[str] = typer.Option(None, help="Write a PNG of throughput (as ranked) against tokens/s per user."),
+    plot: Optional[str] = typer.Option(None, help="Write a PNG of throughput (as ranked) against tokens/s per user; under "
+                                                  "traffic, goodput per GPU and latency-against-load curves."),
 ) -> None:
     """Search the placements of a problem and print the Pareto front with the binding resource of each.
 
@@ -98,8 +99,12 @@ def search(
     if csv_file:
         write_file(csv_file, "the CSV", lambda path: _write_csv(path, res["pareto"]))
     if plot:
-        from ..report.plot import pareto_plot
-        write_file(plot, "the plot", lambda path: pareto_plot(problem, result, path))
+        if result.evaluation.load is not None:
+            from ..report.load_plot import search_load_plot
+            write_file(plot, "the plot", lambda path: search_load_plot(problem, result, path))
+        else:
+            from ..report.plot import pareto_plot
+            write_file(plot, "the plot", lambda path: pareto_plot(problem, result, path))
     if as_json:
         print_json(res)
     else:

@@ -18,6 +18,7 @@ def _cluster(problem: Problem) -> str:
 def _slo(problem: Problem) -> str:
     slo = problem.slo
     parts = [f"{k} <= {v:g} s" for k, v in (("TTFT", slo.ttft_s), ("TPOT", slo.tpot_s), ("E2E", slo.e2e_s)) if v]
+    parts += [f"{x.stat.upper()} {x.metric.upper()} <= {x.limit:g} s" for x in getattr(slo, "percentiles", ())]
     return "SLO " + ", ".join(parts) if parts else "no SLO"
 
 
@@ -47,7 +48,8 @@ def problem_header(problem: Problem) -> list[tuple[str, str | None]]:
     lines: list[tuple[str, str | None]] = [
         (f"{problem.model.name} on {_cluster(problem)}, engine {problem.engine.name}, "
          f"{prec.weights} weights, {prec.kv_cache} KV", "bold"),
-        (f"workload {wl.input_tokens:g} in / {problem.output_description} out tokens{rate}; {_slo(problem)}", None),
+        (f"workload {wl.input_tokens:g} in / {problem.output_description} out tokens{rate}; {_slo(problem)}"
+         if getattr(problem, "traffic", None) is None else f"{_slo(problem)} (traffic below)", None),
     ]
     unfitted = default_efficiency_gpus(problem)
     if unfitted:

@@ -70,6 +70,30 @@ def row(ev: Evaluation, i: int, band=None) -> dict:
     }
 
 
+def under_load(ev: Evaluation, rows: list[dict], idx) -> list[dict]:
+    """Under traffic, each row's latencies and rates are those at its operating rate (the target rate,
+    else the goodput), with the percentiles and the SLO that binds past the goodput."""
+    load = ev.load
+    pct = load.percentiles(idx)
+    gpus = ev.space.layout.gpus
+    for r, i, p in zip(rows, idx, pct):
+        rate = float(load.rate[i])
+        tpot = p.get("tpot_mean_s")
+        r.update({
+            "goodput_rps": _num(load.goodput[i]),
+            "goodput_per_gpu_rps": _num(load.goodput[i] / gpus[i]),
+            "rate_rps": _num(rate),
+            "slo_binding": str(load.binding[i]),
+            "output_tokens_per_s": _num(rate * load.mean_output),
+            "output_tokens_per_s_per_gpu": _num(rate * load.mean_output / gpus[i]),
+            "tokens_per_s_per_user": _num(1.0 / tpot) if tpot else None,
+            "ttft_s": p.get("ttft_mean_s"), "tpot_s": tpot, "e2e_latency_s": p.get("e2e_mean_s"),
+            "batch": int(round(float(p.get("batch", r["batch"])))),
+            **{k: _num(v) for k, v in p.items() if k.endswith("_s") and "_mean_" not in k},
+        })
+    return rows
+
+
 def result_dict(problem, result: SearchResult) -> dict:
     from ..calibration.bands import for_placements
 
@@ -77,6 +101,9 @@ def result_dict(problem, result: SearchResult) -> dict:
     front = [int(i) for i in result.front]
     bands = for_placements(problem.engine, ev.space.pool.hardware, problem.model, ev.space.layout.take(front)) \
         if front else []
+    rows = [row(ev, i, b) for i, b in zip(front, bands)]
+    if ev.load is not None and front:
+        rows = under_load(ev, rows, front)
     return {
         "problem": problem.name,
         "model": problem.model.name,
@@ -86,10 +113,17 @@ def result_dict(problem, result: SearchResult) -> dict:
         # Rows are ranked by the whole cluster's output tok/s ("cluster") or by tok/s per GPU ("per-gpu").
         "ranking": "cluster" if ev.fleet_gpus else "per-gpu",
         "cluster_gpus": problem.total_gpus,
-        "pareto": [row(ev, i, b) for i, b in zip(front, bands)],
+        **({"traffic": _traffic(problem, ev)} if ev.load is not None else {}),
+        "pareto": rows,
         "evaluated": int(result.evaluated),
         "pruned": result.pruned,
         "seconds": round(result.seconds, 4),
         "notes": result.notes,
         **({"info": result.info} if result.info else {}),
     }
+
+
+def _traffic(problem, ev: Evaluation) -> dict:
+    t = problem.traffic_or_default()
+    return {"description": t.description, "arrival": t.arrival, "cv": t.cv, "target_rate_rps": t.rate,
+            "slo": [{"metric": x.metric, "stat": x.stat, "limit_s": x.limit} for x in ev.load.targets]}

@@ -48,22 +48,38 @@ def pareto_table(problem: Problem, res: dict, console: Console, *, top: int | No
     rows = res["pareto"] if not top else res["pareto"][:top]
     total = problem.total_gpus
     price = any(r["usd_per_million_tokens"] is not None for r in rows)
-    columns = [("#", "right"), ("placement", "left"), ("GPUs", "right"), ("batch", "right"),
-               ("tok/s\ncluster", "right"), ("tok/s\n/GPU", "right"), ("tok/s\n/user", "right"),
-               ("TTFT", "right"), ("TPOT", "right")]
+    loaded = "traffic" in res
+    # Under traffic: goodput (the highest rate meeting every SLO) and the latencies at the
+    # operating rate, with the percentile SLOs as columns.
+    pct = [(f"{x.metric}_{x.stat}_s", f"{x.stat.upper()}\n{x.metric.upper()}") for x in problem.slo.percentiles] \
+        if loaded else []
+    columns = [("#", "right"), ("placement", "left"), ("GPUs", "right"), ("batch", "right")]
+    columns += [("goodput\nreq/s", "right"), ("tok/s\n/GPU", "right")] if loaded else \
+        [("tok/s\ncluster", "right"), ("tok/s\n/GPU", "right")]
+    columns += [("tok/s\n/user", "right"), ("TTFT", "right"), ("TPOT", "right")] + [(n, "right") for _, n in pct]
     if price:
         columns.append(("$/M\ntok", "right"))
-    columns += [("mem\nfree", "right"), ("binds", "left")]
+    columns += [("limit", "left")] if loaded else [("mem\nfree", "right")]
+    columns += [("binds", "left")]
     cells = []
     for k, r in enumerate(rows, 1):
         c = [str(k), r["placement"], str(r["gpus"]) if r["gpus"] == total else f"{r['gpus']}/{total}",
-             str(r["batch"]), compact(r["output_tokens_per_s"]), compact(r["output_tokens_per_s_per_gpu"]),
-             compact(r["tokens_per_s_per_user"]), duration(r["ttft_s"]), duration(r["tpot_s"])]
+             str(r["batch"])]
+        c += [compact(r["goodput_rps"]), compact(r["output_tokens_per_s_per_gpu"])] if loaded else \
+            [compact(r["output_tokens_per_s"]), compact(r["output_tokens_per_s_per_gpu"])]
+        c += [compact(r["tokens_per_s_per_user"]), duration(r["ttft_s"]), duration(r["tpot_s"])]
+        c += [duration(r.get(key)) for key, _ in pct]
         if price:
             c.append(money(r["usd_per_million_tokens"]))
-        c += [percent(r["memory_headroom"]), BINDS.get(r["bottleneck"], r["bottleneck"])]
+        c += [r.get("slo_binding") or "-"] if loaded else [percent(r["memory_headroom"])]
+        c += [BINDS.get(r["bottleneck"], r["bottleneck"])]
         cells.append(c)
     print_header(problem, console)
+    if loaded:
+        tr = res["traffic"]
+        at = f"at the target rate {tr['target_rate_rps']:g} req/s" if tr["target_rate_rps"] else "at the goodput"
+        console.print(f"traffic: {tr['description']}; latencies {at}; goodput = highest rate meeting every SLO",
+                      markup=False, highlight=False)
     console.print(ranking(problem), markup=False, highlight=False)
     console.print(fitted_table(columns, cells, console.width, wrap=("placement",), styles={"binds": "yellow"}))
     _notes(problem, res, rows, console, explain)

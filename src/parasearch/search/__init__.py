@@ -3,7 +3,8 @@
 - `exhaustive`: every placement of the space, evaluated at once (the reference).
 - `optuna`: multi-objective black-box search (NSGA-II or TPE), resumable and distributable.
 - `ilp`: exact cluster planning over GPU pools with PuLP (problems with pools or a target rate).
-- `auto`: ilp for problems with pools or a target arrival rate, else exhaustive when the space is
+- `auto`: ilp for problems with pools or a target arrival rate (without a trace, an arrival process
+  or percentile SLOs, which the single-pool engines model), else exhaustive when the space is
   small enough, else optuna.
 """
 
@@ -25,8 +26,9 @@ def choose_method(problem: Problem, method: str, space_size: int | None = None) 
     space (once enumerated, `space_size`) is too large, then optuna. Without a size, `auto` stays."""
     if method != "auto":
         return method
-    if (problem.declared_pools or len(problem.pools) > 1 or problem.limits.disaggregation
-            or problem.workload.arrival_rate):
+    pools = problem.declared_pools or len(problem.pools) > 1 or problem.limits.disaggregation
+    # Percentiles under traffic come from the load model, which the single-pool engines run.
+    if pools or (problem.workload.arrival_rate and not problem.under_load):
         return "ilp"
     if space_size is None:
         return "auto"

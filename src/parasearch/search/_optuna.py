@@ -134,6 +134,11 @@ class _Objective:
         s = ev.serving
         slo = self.problem.slo
         cons = {"memory": 0.0 if s.fits[0] else 1.0 + float(-min(s.memory.kv_budget[0], 0.0)) / 1e9}
+        if ev.load is not None:
+            # Under traffic every SLO is folded into the goodput: short of the target rate (or of any).
+            good, target = float(ev.load.goodput[0]), ev.load.target_rate
+            cons["goodput"] = (target / good - 1.0 if target else 0.0) if good > 0 else 1.0
+            return values, cons
         for name, limit, got in (("ttft", slo.ttft_s, s.ttft_s[0]), ("tpot", slo.tpot_s, s.tpot_s[0]),
                                  ("e2e", slo.e2e_s, s.e2e_s[0])):
             if limit:

@@ -65,15 +65,62 @@ class OutputIn(_Strict):
 
 
 class WorkloadIn(_Strict):
-    input_tokens: PositiveInt = Field(..., le=10_000_000)
-    output_tokens: Union[Annotated[int, Field(gt=0, le=100_000_000)], OutputIn]
+    input_tokens: Optional[PositiveInt] = Field(None, le=10_000_000)
+    output_tokens: Optional[Union[Annotated[int, Field(gt=0, le=100_000_000)], OutputIn]] = None
     arrival_rate: Optional[PositiveFloat] = Field(None, description="requests per second, whole cluster")
+    trace: Optional[str] = Field(None, min_length=1, max_length=4096,
+                                 description="request trace (Azure or BurstGPT CSV, vLLM timed_trace JSONL)")
+    time_scale: Optional[PositiveFloat] = Field(None, description="seconds per JSONL timestamp unit (0.001 for ms)")
+    arrival: Optional[Literal["poisson", "gamma", "trace"]] = None
+    rate: Optional[PositiveFloat] = Field(None, description="mean arrival rate, requests per second")
+    cv: Optional[PositiveFloat] = Field(None, le=100, description="coefficient of variation of inter-arrival times")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "WorkloadIn":
+        if self.trace is not None:
+            if self.input_tokens is not None or self.output_tokens is not None:
+                raise ValueError("the trace gives the input and output lengths; drop input_tokens/output_tokens")
+        else:
+            if self.input_tokens is None or self.output_tokens is None:
+                raise ValueError("give input_tokens and output_tokens, or a trace")
+            if self.arrival == "trace":
+                raise ValueError("arrival: trace needs a trace file")
+            if self.time_scale is not None:
+                raise ValueError("time_scale applies to a trace file")
+        if self.rate is not None and self.arrival_rate is not None:
+            raise ValueError("give rate or arrival_rate, not both (they are the same mean rate)")
+        if self.arrival == "gamma" and self.cv is None:
+            raise ValueError("a gamma arrival process needs cv (1 is Poisson, 2 is bursty)")
+        if self.arrival == "poisson" and self.cv is not None and self.cv != 1:
+            raise ValueError("Poisson arrivals have cv 1; use arrival: gamma for another cv")
+        if self.cv is not None and self.arrival is None:
+            raise ValueError("cv describes an arrival process: add arrival: gamma")
+        return self
+
+
+class PercentileSloIn(_Strict):
+    """Limits on statistics of one latency, in seconds; `mean` is what a plain number means."""
+
+    mean: Optional[PositiveFloat] = None
+    p50: Optional[PositiveFloat] = None
+    p90: Optional[PositiveFloat] = None
+    p95: Optional[PositiveFloat] = None
+    p99: Optional[PositiveFloat] = None
+
+    @model_validator(mode="after")
+    def _some(self) -> "PercentileSloIn":
+        if all(getattr(self, k) is None for k in type(self).model_fields):
+            raise ValueError("give at least one of mean, p50, p90, p95, p99")
+        return self
+
+
+SloValue = Union[PositiveFloat, PercentileSloIn]
 
 
 class SloIn(_Strict):
-    ttft_s: Optional[PositiveFloat] = None
-    tpot_s: Optional[PositiveFloat] = None
-    e2e_s: Optional[PositiveFloat] = None
+    ttft_s: Optional[SloValue] = None
+    tpot_s: Optional[SloValue] = None
+    e2e_s: Optional[SloValue] = None
 
 
 class SearchIn(_Strict):
@@ -114,7 +161,7 @@ class IlpIn(_Strict):
     pareto_points: PositiveInt = Field(6, le=50)
 
 
-Objective = Literal["throughput_per_gpu", "tokens_per_user", "ttft", "cost"]
+Objective = Literal["throughput_per_gpu", "tokens_per_user", "ttft", "cost", "goodput_per_gpu"]
 
 
 class ProblemIn(_Strict):

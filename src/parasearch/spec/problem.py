@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from pydantic import ValidationError
 
 from ..catalog import _yaml
@@ -14,9 +15,11 @@ from ..catalog.engines import Engine, load_engine, resolve_name
 from ..catalog.hardware import Hardware, load_hardware
 from ..catalog.models import ModelSpec, load_model
 from ..calibration.profile import load_profile
+from ..cost.load import Target
 from ..cost.precision import Precision
 from ..cost.serving import Workload
 from ..errors import ParasearchError, SpecError
+from ..traffic.model import Traffic
 from . import _schema as S
 
 
@@ -35,9 +38,17 @@ class Pool:
 
 @dataclass(frozen=True)
 class Slo:
-    ttft_s: float | None = None
+    ttft_s: float | None = None          # limits on the means
     tpot_s: float | None = None
     e2e_s: float | None = None
+    percentiles: tuple[Target, ...] = ()  # limits on percentiles: {ttft_s: {p99: 2.0}}
+
+    @property
+    def targets(self) -> list[Target]:
+        """Every limit, means and percentiles, as the load model checks them."""
+        means = [Target(m, "mean", v) for m, v in (("ttft", self.ttft_s), ("tpot", self.tpot_s),
+                                                     ("e2e", self.e2e_s)) if v]
+        return means + list(self.percentiles)
 
 
 @dataclass(frozen=True)
@@ -92,6 +103,21 @@ class Problem:
     declared_pools: bool = False
     ranking: str | None = None  # "cluster" or "per-gpu" to override `fixed_fleet`'s rule
     extras: dict = field(default_factory=dict, compare=False, hash=False)
+    traffic: Traffic | None = field(default=None, compare=False, hash=False)
+
+    @property
+    def under_load(self) -> bool:
+        """Whether latencies are percentiles under traffic: a trace, an arrival process or percentile
+        SLOs were given (then the load model and goodput apply), rather than the steady state."""
+        return self.traffic is not None and (self.traffic.declared or bool(self.slo.percentiles))
+
+    def traffic_or_default(self) -> Traffic:
+        """The problem's traffic, or Poisson arrivals with the workload's mean lengths."""
+        if self.traffic is not None:
+            return self.traffic
+        wl = self.workload
+        return Traffic(np.array([round(wl.input_tokens)]), np.array([max(round(wl.output_tokens), 1)]), 1.0,
+                       "poisson", rate=wl.arrival_rate)
 
     @property
     def total_gpus(self) -> int:
@@ -141,6 +167,25 @@ def output_lengths(o: S.OutputIn | int) -> tuple[float, float, str]:
     else:
         mean, reserve = full, math.exp(mu + 2.3263 * s)
     return mean, reserve, f"lognormal(median {math.exp(mu):g}, sigma {s:g}{f', max {cap:g}' if cap else ''})"
+
+
+def output_sample(o: S.OutputIn | int, k: int = 4096) -> np.ndarray:
+    """k output lengths standing for the distribution (its quantiles at the midpoints of k strata),
+    whole tokens, at least 1 and at most `max`."""
+    if isinstance(o, int):
+        return np.full(1, o, dtype=np.int64)
+    u = (np.arange(k) + 0.5) / k
+    cap = float(o.max) if o.max else np.inf
+    if o.distribution == "fixed":
+        x = np.full(1, o.mean)
+    elif o.distribution == "exponential":
+        x = -o.mean * np.log1p(-u)
+    else:
+        from scipy.special import ndtri
+
+        mu = math.log(o.median) if o.median else math.log(o.mean) - o.sigma ** 2 / 2
+        x = np.exp(mu + o.sigma * ndtri(u))
+    return np.clip(np.round(x), 1, cap).astype(np.int64)
 
 
 _TYPE_TAGS = ("int", "str", "bool", "float", "list", "dict")
@@ -280,8 +325,7 @@ def problem_from_doc(doc: _yaml.Located, base_dir: Path | None = None, overrides
         raise _located(doc, ("engine",), exc) from None
     engine = engine.with_overrides(**eng_in.model_dump(exclude={"name"}))
     notes = [n for n in (resolve_name(eng_in.name)[1],) if n]
-    mean_out, reserve_out, desc = output_lengths(p.workload.output_tokens)
-    wl = Workload(float(p.workload.input_tokens), mean_out, reserve_out, p.workload.arrival_rate)
+    traffic, wl, desc = _traffic(doc, p.workload, base_dir)
     s = p.search
     limits = SearchLimits(*(tuple(v) if v is not None else None for v in (s.tp, s.pp, s.ep, s.dp, s.attn_dp,
                                                                           s.max_batch)),
@@ -305,9 +349,9 @@ def problem_from_doc(doc: _yaml.Located, base_dir: Path | None = None, overrides
         precision=Precision(p.precision.weights or model.native_weights, p.precision.kv_cache),
         pools=pools,
         workload=wl,
-        slo=Slo(p.slo.ttft_s, p.slo.tpot_s, p.slo.e2e_s),
+        slo=_slo(p.slo),
         engine=engine,
-        objectives=tuple(dict.fromkeys(p.objectives)),
+        objectives=_objectives(doc, p, traffic),
         limits=limits,
         method=p.method,
         optuna=OptunaOptions(**opts),
@@ -316,8 +360,72 @@ def problem_from_doc(doc: _yaml.Located, base_dir: Path | None = None, overrides
         output_description=desc,
         file=doc.file,
         declared_pools=c.pools is not None,
+        traffic=traffic,
         extras={"notes": notes},
     )
+
+
+def _objectives(doc: _yaml.Located, p: S.ProblemIn, traffic: Traffic) -> tuple[str, ...]:
+    """The file's objectives; by default, under traffic, goodput per GPU against tokens/s per user."""
+    loaded = traffic.declared or bool(_slo(p.slo).percentiles)
+    if "objectives" not in p.model_fields_set and loaded:
+        return ("goodput_per_gpu", "tokens_per_user")
+    if "goodput_per_gpu" in p.objectives and not loaded:
+        raise SpecError("goodput needs traffic: give a trace, an arrival process or percentile SLOs", file=doc.file,
+                        line=doc.line_of(("objectives",)), field="objectives")
+    return tuple(dict.fromkeys(p.objectives))
+
+
+def _slo(slo: S.SloIn) -> Slo:
+    means: dict[str, float | None] = {}
+    pct: list[Target] = []
+    for name in ("ttft", "tpot", "e2e"):
+        v = getattr(slo, f"{name}_s")
+        if isinstance(v, S.PercentileSloIn):
+            means[name] = v.mean
+            pct += [Target(name, k, getattr(v, k)) for k in ("p50", "p90", "p95", "p99") if getattr(v, k)]
+        else:
+            means[name] = v
+    return Slo(means["ttft"], means["tpot"], means["e2e"], tuple(pct))
+
+
+def _traffic(doc: _yaml.Located, w: S.WorkloadIn, base_dir: Path) -> tuple[Traffic, Workload, str]:
+    """The traffic (lengths, arrival process, target rate) and the steady-state workload of its means."""
+    from ..traffic.trace import read_trace
+
+    rate = w.rate or w.arrival_rate
+    declared = w.trace is not None or w.arrival is not None or w.rate is not None
+    if w.trace is not None:
+        path = Path(w.trace) if Path(w.trace).is_absolute() else base_dir / w.trace   # next to the problem file
+        try:
+            tr = read_trace(path, w.time_scale or 1.0)
+        except SpecError as exc:
+            if exc.line is None:   # the file as a whole: say so where the problem names it
+                raise SpecError(f"{w.trace}: {exc.message}", file=doc.file, line=doc.line_of(("workload", "trace")),
+                                field="workload.trace", hint=exc.hint) from None
+            raise
+        gaps = np.diff(tr.arrival_s)
+        native_cv = float(np.std(gaps) / np.mean(gaps))
+        arrival = w.arrival or "trace"
+        cv = native_cv if arrival == "trace" else (w.cv or 1.0)
+        inp, out = tr.input_tokens, tr.output_tokens
+        desc = (f"trace {Path(w.trace).name} ({len(tr):,} requests, {np.mean(inp):,.0f} in / {np.mean(out):,.0f} out"
+                f" on average, {tr.mean_rate:.3g} req/s, cv {native_cv:.2f})")
+        from ..traffic.stats import dispersion
+
+        traffic = Traffic(inp, out, cv, arrival, rate, tr, desc, declared,
+                          dispersion(tr.arrival_s) if arrival == "trace" else None)
+        reserve = float(np.percentile(out, 99))
+        wl = Workload(float(np.mean(inp)), float(np.mean(out)), reserve, rate)
+        return traffic, wl, desc
+    mean_out, reserve_out, desc = output_lengths(w.output_tokens)
+    out = output_sample(w.output_tokens)
+    arrival = w.arrival or "poisson"
+    cv = w.cv or 1.0
+    how = f", {arrival} arrivals" + (f" (cv {cv:g})" if arrival == "gamma" else "") if declared else ""
+    traffic = Traffic(np.full(out.size, w.input_tokens, dtype=np.int64), out, cv, arrival, rate, None,
+                      f"{w.input_tokens} in / {desc} out{how}", declared)
+    return traffic, Workload(float(w.input_tokens), mean_out, reserve_out, rate), desc
 
 
 def load_problem(path: str | Path, overrides: dict[str, Any] | None = None) -> Problem:

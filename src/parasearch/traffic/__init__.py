@@ -1,0 +1,1 @@
+"""Traffic: request traces, arrival processes and the length distributions they imply."""

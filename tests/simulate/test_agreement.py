@@ -1,0 +1,53 @@
+"""The analytic load model against the scheduler simulator, on a small grid of placements and loads.
+benchmarks/traffic_accuracy.py runs the large grid and prints the error distribution."""
+
+import pytest
+
+from parasearch.catalog.engines import load_engine
+from parasearch.catalog.hardware import load_hardware
+from parasearch.catalog.models import load_model
+from parasearch.cost import load as L
+from parasearch.cost.layout import Layout
+from parasearch.cost.precision import Precision
+from parasearch.simulate.run import goodput, replica, simulate
+from parasearch.traffic.model import Traffic
+from parasearch.traffic.stats import dispersion
+from parasearch.traffic.trace import read_trace
+from tests.conftest import ROOT
+
+ENGINE = load_engine("vllm")  # the default engine: graphs for every step, host work overlapped
+TRACE = read_trace(ROOT / "data" / "traces" / "azure-llm-conv-2023-sample.csv")
+REPLAY = Traffic(TRACE.input_tokens, TRACE.output_tokens, 1.0935, "trace", trace=TRACE,
+                 dispersion=dispersion(TRACE.arrival_s))
+POISSON = Traffic(TRACE.input_tokens, TRACE.output_tokens, 1.0, "poisson")
+CASES = [  # model, hardware, precision, (tp, dp), batch cap, traffic, TPOT P90 limit
+    ("llama-3.1-8b", "h100-sxm", ("bf16", "bf16"), (1, 1), 128, REPLAY, 0.03),
+    ("llama-3.1-8b", "h100-sxm", ("bf16", "bf16"), (2, 2), 64, POISSON, 0.02),
+    ("llama-3.1-70b", "h200", ("fp8", "fp8"), (2, 1), 256, REPLAY, 0.08),
+]
+
+
+def setup(case):
+    name, hw, prec, (tp, dp), mb, tf, tpot = case
+    model, hw, prec = load_model(name), load_hardware(hw), Precision(*prec)
+    lay = Layout.of(tp=tp, dp=dp)
+    i, o, w, by = tf.pairs()
+    lm = L.build(model, hw, ENGINE, lay, prec, [mb], i, o, w, tf.population(), by, tf.dispersion)
+    rep = replica(model, hw, ENGINE, prec, lay, mb, tf)
+    targets = [L.Target("ttft", "p99", 2.0), L.Target("tpot", "p90", tpot)]
+    return lm, lambda rate, n=3000: simulate(model, hw, ENGINE, prec, lay, mb, tf, rate, requests=n, rep=rep), \
+        targets, tf.cv
+
+
+@pytest.mark.parametrize("case", CASES, ids=["8b-tp1-trace", "8b-tp2x2-poisson", "70b-h200-tp2-trace"])
+def test_goodput_and_percentiles_agree_with_the_simulator(case):
+    lm, run, targets, cv = setup(case)
+    model_g = float(L.goodput(lm, targets, cv)[0][0]) * float(lm.replicas[0])
+    sim_g = goodput(run, targets, hi=model_g * 1.25, lo=model_g * 0.5, steps=6)
+    assert model_g == pytest.approx(sim_g, rel=0.15)
+    rate = 0.6 * sim_g
+    sim = run(rate, 6000)
+    st = L.state(lm, rate / lm.replicas, cv ** 2 / lm.replicas)
+    for metric, q, tol in (("ttft", 0.5, 0.2), ("ttft", 0.9, 0.25), ("ttft", 0.99, 0.35),
+                           ("tpot", 0.5, 0.1), ("tpot", 0.9, 0.15), ("tpot", 0.99, 0.25)):
+        assert L.percentile(lm, st, metric, q)[0] == pytest.approx(sim.percentile(metric, q), rel=tol), (metric, q)
