@@ -65,14 +65,19 @@ def deploy(
     # engine are kept, a profile file given to --engine wins.
     if problem.engine.framework != profile.framework or engine not in ENGINES:
         problem = replace(problem, engine=profile)
+    # plan.json names the profile so that `validate` predicts with it again: a catalog name, or the
+    # file's absolute path.
+    from pathlib import Path
+
+    profile_ref = engine if engine in ENGINES else str(Path(engine).resolve()) if Path(engine).is_file() else engine
     result = run_search(problem, method or problem.method)
     if getattr(result, "plan", None) is not None:
         if pick != 1:
             raise ParasearchError("--pick applies to a Pareto table; this problem is planned as one cluster "
                                   "allocation (the ILP), which is deployed whole")
-        dep = P.from_plan(problem, result, eng_mod, checkpoint)
+        dep = P.from_plan(problem, result, eng_mod, checkpoint, profile_ref)
     else:
-        dep = P.from_search(problem, result, pick, eng_mod, checkpoint)
+        dep = P.from_search(problem, result, pick, eng_mod, checkpoint, profile_ref)
     files = render(dep, version())
     written = write(files, out)
     say = lambda text: err.print(text, markup=False, highlight=False, soft_wrap=True)  # noqa: E731

@@ -38,6 +38,7 @@ class Deployment:
     concurrency: int                 # requests in flight over the whole deployment (bench.sh)
     request_rate: float | None       # the plan's target arrival rate, if any
     kind: str                        # "placement" (a search row) or "cluster-plan" (ILP)
+    profile_ref: str                 # the engine profile, as `load_engine` reads it back
     placement: dict                  # plan.json's placement (a Pareto row) or allocation
     predicted: dict
     notes: list[str] = field(default_factory=list)
@@ -81,6 +82,18 @@ def default_checkpoint(model) -> str:
     return model.name
 
 
+def model_reference(model) -> str:
+    """What `load_model` reads the problem's model back from: the catalog name, the repo id, or
+    the config.json path."""
+    from pathlib import Path
+
+    if model.source.startswith("catalog:"):
+        return model.source.split(":", 1)[1]
+    if "/" in model.name and not Path(model.name).exists():
+        return model.name
+    return str(Path(model.source).resolve()) if Path(model.source).is_file() else model.name
+
+
 def online_quantization(model, weights: str, notes: list[str], framework: str) -> str | None:
     """The weight format to ask the engine to quantize to at load time, for a checkpoint stored
     in another format; engines quantize only bf16 checkpoints, and only to FP8, themselves."""
@@ -110,7 +123,7 @@ def predicted(value: float | None, band) -> dict:
     return {"value": value, "range": rng, "error_band": band_dict(band) if band else None}
 
 
-def from_search(problem, result, pick: int, engine_module, checkpoint: str | None) -> Deployment:
+def from_search(problem, result, pick: int, engine_module, checkpoint: str | None, profile_ref: str) -> Deployment:
     """The deployment of row `pick` (1-based) of the search's Pareto table."""
     from ..calibration.bands import for_placements
     from ..cost.layout import Layout
@@ -132,11 +145,11 @@ def from_search(problem, result, pick: int, engine_module, checkpoint: str | Non
                                      "max_batch", "gpus")}
     preds = {"output_tokens_per_s": predicted(row["output_tokens_per_s"], band),
              "ttft_s": predicted(row["ttft_s"], band), "tpot_s": predicted(row["tpot_s"], band)}
-    return _build(problem, [group], engine_module, checkpoint, "placement", placement, preds,
+    return _build(problem, [group], engine_module, checkpoint, profile_ref, "placement", placement, preds,
                   concurrency=row["batch"] * row["dp"], request_rate=None)
 
 
-def from_plan(problem, plan_result, engine_module, checkpoint: str | None) -> Deployment:
+def from_plan(problem, plan_result, engine_module, checkpoint: str | None, profile_ref: str) -> Deployment:
     """The deployment of an ILP cluster plan: every allocation row, prefill and decode servers
     and a router when the plan disaggregates."""
     from ..calibration.bands import for_placements
@@ -162,11 +175,11 @@ def from_plan(problem, plan_result, engine_module, checkpoint: str | None) -> De
     placement = {"allocation": plan["allocation"], "gpus": plan["gpus_used"],
                  "disaggregated": plan["disaggregation"]["chosen"], "objective": plan["objective"]}
     concurrency = sum(r["max_batch"] * r["replicas"] for r in serving)
-    return _build(problem, groups, engine_module, checkpoint, "cluster-plan", placement, preds,
+    return _build(problem, groups, engine_module, checkpoint, profile_ref, "cluster-plan", placement, preds,
                   concurrency=max(concurrency, 1), request_rate=problem.workload.arrival_rate)
 
 
-def _build(problem, groups, engine_module, checkpoint, kind, placement, preds, *, concurrency,
+def _build(problem, groups, engine_module, checkpoint, profile_ref, kind, placement, preds, *, concurrency,
            request_rate) -> Deployment:
     model, prec, wl = problem.model, problem.precision, problem.workload
     notes: list[str] = []
@@ -182,7 +195,8 @@ def _build(problem, groups, engine_module, checkpoint, kind, placement, preds, *
                      max_model_len=context_length(wl.input_tokens, reserved), servers=servers, nodes=nodes,
                      memory=memory, online_quantization=online_quantization(model, prec.weights, notes,
                                                                             problem.engine.framework),
-                     concurrency=int(concurrency), request_rate=request_rate, kind=kind, placement=placement,
+                     concurrency=int(concurrency), request_rate=request_rate, kind=kind,
+                     profile_ref=profile_ref, placement=placement,
                      predicted=preds, notes=notes)
     return dep
 
@@ -197,8 +211,10 @@ def plan_json(dep: Deployment, server_args: list[dict], bench: dict, tool_versio
         "kind": dep.kind,
         "problem": p.name,
         "problem_file": p.file or None,
-        "model": {"name": p.model.name, "checkpoint": dep.checkpoint, "moe": p.model.is_moe},
-        "engine": {"name": dep.engine.name, "framework": dep.engine.framework, "version": dep.engine.version},
+        "model": {"name": p.model.name, "ref": model_reference(p.model), "checkpoint": dep.checkpoint,
+                  "moe": p.model.is_moe},
+        "engine": {"name": dep.engine.name, "framework": dep.engine.framework, "version": dep.engine.version,
+                   "profile": dep.profile_ref},
         "hardware": first.hardware.name,
         "cluster": [{"pool": q.name, "hardware": q.hardware.name, "nodes": q.nodes, "gpus_per_node": q.gpus_per_node}
                     for q in p.pools],
