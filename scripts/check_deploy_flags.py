@@ -14,7 +14,6 @@ parser prints, is reported. Exit status 1 when anything was refused.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import importlib.util
 import io
@@ -28,7 +27,7 @@ shell = importlib.util.module_from_spec(_spec)
 sys.modules["deploy_shell"] = shell
 _spec.loader.exec_module(shell)
 sys.path.insert(0, str(ROOT / "scripts"))
-from dump_engine_flags import _stub_missing  # noqa: E402
+import dump_engine_flags as D  # noqa: E402
 
 SAMPLES = ((re.compile(r"\$\{NODE\[\d+\]\}"), "10.0.0.1"), (re.compile(r"\$\(.*\)"), "0.0.0"),
            (re.compile(r"\$\{?MODEL\}?"), "org/model"), (re.compile(r"\$\{?HOST\}?"), "10.0.0.1"),
@@ -42,37 +41,9 @@ def concrete(arg: str) -> str:
 
 
 def parsers() -> dict:
-    from sglang.srt.server_args import ServerArgs
-    from vllm.benchmarks.serve import add_cli_args
-    from vllm.entrypoints.common.cli_args import make_arg_parser
-    from vllm.utils.argparse_utils import FlexibleArgumentParser
-
-    serve = make_arg_parser(FlexibleArgumentParser())
-    bench = FlexibleArgumentParser()
-    add_cli_args(bench)
-    sgl = argparse.ArgumentParser()
-    ServerArgs.add_cli_args(sgl)
-    _stub_missing("datasets", "gguf")
-    import sglang.benchmark.serving as serving
-
-    captured = {}
-    original = argparse.ArgumentParser.parse_args
-
-    def capture(self, args=None, namespace=None):
-        captured["p"] = self
-        raise KeyboardInterrupt
-
-    argparse.ArgumentParser.parse_args = capture
-    try:
-        old, sys.argv = sys.argv, ["x"]
-        serving.cli_main()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        argparse.ArgumentParser.parse_args = original
-        sys.argv = old
-    return {("vllm", "serve"): serve, ("vllm", "bench", "serve"): bench,
-            ("python3", "-m", "sglang.launch_server"): sgl, ("python3", "-m", "sglang.benchmark.serving"): captured["p"]}
+    return {("vllm", "serve"): D.vllm_serve_parser(), ("vllm", "bench", "serve"): D.vllm_bench_serve_parser(),
+            ("python3", "-m", "sglang.launch_server"): D.sglang_launch_server_parser(),
+            ("python3", "-m", "sglang.benchmark.serving"): D.sglang_bench_serving_parser()}
 
 
 def check(folder: Path, table: dict) -> int:

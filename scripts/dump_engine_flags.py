@@ -35,28 +35,28 @@ def options(parser: argparse.ArgumentParser) -> dict:
     return dict(sorted(out.items()))
 
 
-def vllm_serve() -> dict:
+def vllm_serve_parser() -> argparse.ArgumentParser:
     from vllm.entrypoints.common.cli_args import make_arg_parser
     from vllm.utils.argparse_utils import FlexibleArgumentParser
 
-    return options(make_arg_parser(FlexibleArgumentParser()))
+    return make_arg_parser(FlexibleArgumentParser())
 
 
-def vllm_bench_serve() -> dict:
+def vllm_bench_serve_parser() -> argparse.ArgumentParser:
     from vllm.benchmarks.serve import add_cli_args
     from vllm.utils.argparse_utils import FlexibleArgumentParser
 
     p = FlexibleArgumentParser()
     add_cli_args(p)
-    return options(p)
+    return p
 
 
-def sglang_launch_server() -> dict:
+def sglang_launch_server_parser() -> argparse.ArgumentParser:
     from sglang.srt.server_args import ServerArgs
 
     p = argparse.ArgumentParser()
     ServerArgs.add_cli_args(p)
-    return options(p)
+    return p
 
 
 class _Captured(Exception):
@@ -81,7 +81,8 @@ def _stub_missing(*names: str) -> None:
             sys.modules[name] = Stub(name)
 
 
-def sglang_bench_serving() -> dict:
+def sglang_bench_serving_parser() -> argparse.ArgumentParser:
+    """The parser `python -m sglang.benchmark.serving` builds (caught as it is about to parse)."""
     _stub_missing("datasets", "gguf")
     import sglang.benchmark.serving as serving
 
@@ -101,7 +102,7 @@ def sglang_bench_serving() -> dict:
     finally:
         argparse.ArgumentParser.parse_args = original
         sys.argv = old_argv
-    return options(seen["parser"])
+    return seen["parser"]
 
 
 def main(out_dir: str) -> None:
@@ -111,13 +112,13 @@ def main(out_dir: str) -> None:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     for engine, version, commands in (
-        ("vllm", vllm.__version__, {"vllm serve": vllm_serve, "vllm bench serve": vllm_bench_serve}),
-        ("sglang", sglang.__version__, {"sglang.launch_server": sglang_launch_server,
-                                        "sglang.benchmark.serving": sglang_bench_serving}),
+        ("vllm", vllm.__version__, {"vllm serve": vllm_serve_parser, "vllm bench serve": vllm_bench_serve_parser}),
+        ("sglang", sglang.__version__, {"sglang.launch_server": sglang_launch_server_parser,
+                                        "sglang.benchmark.serving": sglang_bench_serving_parser}),
     ):
         doc = {"engine": engine, "version": version,
                "generated_by": "scripts/dump_engine_flags.py from the installed packages' own parsers",
-               "commands": {name: fn() for name, fn in commands.items()}}
+               "commands": {name: options(fn()) for name, fn in commands.items()}}
         path = out / f"{engine}-{version}-flags.json"
         path.write_text(json.dumps(doc, indent=1, sort_keys=False) + "\n")
         print(f"wrote {path}: " + ", ".join(f"{k} {len(v)} options" for k, v in doc["commands"].items()))
