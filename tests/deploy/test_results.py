@@ -124,3 +124,23 @@ def test_calibrate_moves_predictions_toward_a_folder_of_results(tmp_path):
     before, after = errors(), errors("--engine", str(fitted))
     assert before[len(before) // 2] == pytest.approx(3 / 7, rel=1e-3)    # 0.7 measured: predicted/measured = 1/0.7
     assert after[len(after) // 2] < 0.5 * before[len(before) // 2]
+
+
+def test_a_refitted_profile_deploys_and_predicts_again(tmp_path):
+    """deploy --engine PROFILE.yaml searches with it and names it in plan.json, so validate
+    predicts the results with the same profile."""
+    profile = tmp_path / "mine.yaml"
+    rc, _, err = run_cli("calibrate", str(RESULTS / "vllm"), "--engine", "vllm", "-o", str(profile),
+                         "--fit", "host_per_seq_s=1e-7:1e-3")
+    assert rc == 0, err
+    rc, _, err = run_cli("deploy", str(ROOT / "problems" / "llama-3.1-70b-fp8-h200.yaml"), "--engine", str(profile),
+                         "--out", str(tmp_path / "dep"))
+    assert rc == 0, err
+    plan = json.loads((tmp_path / "dep" / "plan.json").read_text())
+    assert plan["engine"]["profile"] == str(profile.resolve()) and plan["engine"]["framework"] == "vllm"
+    assert "vllm serve" in (tmp_path / "dep" / "launch.sh").read_text()
+    (tmp_path / "dep" / "results").mkdir()
+    shutil.copy(RESULTS / "vllm" / "results" / "vllm-0.33.0-bench-serve.json", tmp_path / "dep" / "results")
+    rc, out, err = run_cli("validate", str(tmp_path / "dep"), "--json")
+    assert rc == 0, err
+    assert json.loads(out)["results"][0]["profile"] == str(profile.resolve())

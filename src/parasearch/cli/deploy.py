@@ -10,6 +10,7 @@ from ..errors import ParasearchError
 from ._common import err, positive
 
 ENGINES = ("vllm", "sglang", "trtllm")
+FLAGS_PANEL = "Problem from flags (as `parasearch search` takes them; see its --help)"
 
 
 def deploy(
@@ -21,17 +22,17 @@ def deploy(
     pick: int = typer.Option(1, help="Row of the search's Pareto table to deploy (1: the top row)."),
     checkpoint: Optional[str] = typer.Option(None, help="Hugging Face repo or folder the engine loads (default: "
                                              "the model's repo; launch.sh's MODEL variable overrides it too)."),
-    model: Optional[str] = typer.Option(None, "--model", "-m", rich_help_panel="Problem from flags"),
-    hardware: Optional[str] = typer.Option(None, "--hardware", "-H", rich_help_panel="Problem from flags"),
-    nodes: Optional[int] = typer.Option(None, rich_help_panel="Problem from flags"),
-    gpus_per_node: Optional[int] = typer.Option(None, "--gpus-per-node", rich_help_panel="Problem from flags"),
-    input_tokens: Optional[int] = typer.Option(None, "--input-tokens", rich_help_panel="Problem from flags"),
-    output_tokens: Optional[int] = typer.Option(None, "--output-tokens", rich_help_panel="Problem from flags"),
-    ttft: Optional[float] = typer.Option(None, rich_help_panel="Problem from flags"),
-    tpot: Optional[float] = typer.Option(None, rich_help_panel="Problem from flags"),
-    weights: Optional[str] = typer.Option(None, rich_help_panel="Problem from flags"),
-    kv_cache: Optional[str] = typer.Option(None, "--kv-cache", rich_help_panel="Problem from flags"),
-    arrival_rate: Optional[float] = typer.Option(None, "--arrival-rate", rich_help_panel="Problem from flags"),
+    model: Optional[str] = typer.Option(None, "--model", "-m", rich_help_panel=FLAGS_PANEL),
+    hardware: Optional[str] = typer.Option(None, "--hardware", "-H", rich_help_panel=FLAGS_PANEL),
+    nodes: Optional[int] = typer.Option(None, rich_help_panel=FLAGS_PANEL),
+    gpus_per_node: Optional[int] = typer.Option(None, "--gpus-per-node", rich_help_panel=FLAGS_PANEL),
+    input_tokens: Optional[int] = typer.Option(None, "--input-tokens", rich_help_panel=FLAGS_PANEL),
+    output_tokens: Optional[int] = typer.Option(None, "--output-tokens", rich_help_panel=FLAGS_PANEL),
+    ttft: Optional[float] = typer.Option(None, rich_help_panel=FLAGS_PANEL),
+    tpot: Optional[float] = typer.Option(None, rich_help_panel=FLAGS_PANEL),
+    weights: Optional[str] = typer.Option(None, rich_help_panel=FLAGS_PANEL),
+    kv_cache: Optional[str] = typer.Option(None, "--kv-cache", rich_help_panel=FLAGS_PANEL),
+    arrival_rate: Optional[float] = typer.Option(None, "--arrival-rate", rich_help_panel=FLAGS_PANEL),
     method: Optional[str] = typer.Option(None, help="Search method (default: the file's, else auto)."),
 ) -> None:
     """Write launch.sh (one command per node), bench.sh (the engine's own benchmark at the plan's
@@ -77,6 +78,10 @@ def deploy(
                                   "allocation (the ILP), which is deployed whole")
         dep = P.from_plan(problem, result, eng_mod, checkpoint, profile_ref)
     else:
+        if len(result.front) == 0:
+            from ..errors import InfeasibleError
+            from ..search.explain import explain_infeasible
+            raise InfeasibleError("nothing fits: " + explain_infeasible(problem, result.evaluation))
         dep = P.from_search(problem, result, pick, eng_mod, checkpoint, profile_ref)
     files = render(dep, version())
     written = write(files, out)

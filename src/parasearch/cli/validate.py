@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Optional
 
-import numpy as np
 import typer
 from rich.table import Table
 
@@ -101,6 +100,8 @@ def bench_rows(files: list[str], plan: str | None, engine: str | None):
 
 
 def _bench(files: list[str], plan: str | None, engine: str | None, as_json: bool) -> None:
+    import numpy as np  # the CLI imports numpy only when a command runs
+
     from pathlib import Path
 
     from ..report.fmt import compact, duration
@@ -166,6 +167,8 @@ def _hardware_loader(calibration: str | None):
 
 
 def _steps(file: str, engine: str, calibration: str | None, as_json: bool) -> None:
+    import numpy as np  # the CLI imports numpy only when a command runs
+
     from ..calibration.whole_model import estimate_rows, load_row_inputs, read_rows
     from ..catalog.engines import load_engine
 
@@ -200,6 +203,8 @@ def _steps(file: str, engine: str, calibration: str | None, as_json: bool) -> No
 
 def _throughput(files: list[str], calibration: str | None, split: str, summary: bool, bands_out: str | None,
                 as_json: bool) -> None:
+    import numpy as np  # the CLI imports numpy only when a command runs
+
     from ..calibration import bands as B
     from ..calibration.published import (estimate_published, load_inputs, profile_for, read_published, split_of,
                                          unsupported)
@@ -262,7 +267,9 @@ def _throughput(files: list[str], calibration: str | None, split: str, summary: 
               f"{overall['within_25']:.0%} within ±25%  ({overall['rows']} rows, split: {split})")
 
 
-def _stats(ratio: np.ndarray) -> dict:
+def _stats(ratio) -> dict:
+    import numpy as np
+
     err = np.abs(ratio - 1.0)
     return {"rows": int(ratio.size), "median_ratio": float(np.median(ratio)), "median_error": float(np.median(err)),
             "p10_ratio": float(np.percentile(ratio, 10)), "p90_ratio": float(np.percentile(ratio, 90)),
