@@ -40,11 +40,17 @@ def deploy(
 
     The search runs with --engine's profile, so the placement is the best one for that engine.
     Node addresses are read from NODES when the scripts run: NODES="h0 h1" ./launch.sh RANK."""
+    from dataclasses import replace
+    from pathlib import Path
+
     from ..catalog.engines import load_engine
-    from ..search import METHODS, run_search
-    from ..spec.problem import Problem
     from ..deploy import plan as P
     from ..deploy.write import engine_module, render, write
+    from ..errors import InfeasibleError
+    from ..report.fmt import compact, duration
+    from ..search import METHODS, run_search
+    from ..search.explain import explain_infeasible
+    from ..spec.problem import Problem
     from .main import version
     from .search import _load
 
@@ -60,7 +66,6 @@ def deploy(
     if flags:
         flags["--engine"] = engine
     problem: Problem = _load(problem_file, flags, {})
-    from dataclasses import replace
 
     # The search runs with the deployed engine's profile; a problem's own overrides of that same
     # engine are kept, a profile file given to --engine wins.
@@ -68,8 +73,6 @@ def deploy(
         problem = replace(problem, engine=profile)
     # plan.json names the profile so that `validate` predicts with it again: a catalog name, or the
     # file's absolute path.
-    from pathlib import Path
-
     profile_ref = engine if engine in ENGINES else str(Path(engine).resolve()) if Path(engine).is_file() else engine
     result = run_search(problem, method or problem.method)
     if getattr(result, "plan", None) is not None:
@@ -79,8 +82,6 @@ def deploy(
         dep = P.from_plan(problem, result, eng_mod, checkpoint, profile_ref)
     else:
         if len(result.front) == 0:
-            from ..errors import InfeasibleError
-            from ..search.explain import explain_infeasible
             raise InfeasibleError("nothing fits: " + explain_infeasible(problem, result.evaluation))
         dep = P.from_search(problem, result, pick, eng_mod, checkpoint, profile_ref)
     files = render(dep, version())
@@ -89,6 +90,10 @@ def deploy(
     label = dep.placement.get("placement") or ("disaggregated plan" if dep.disaggregated else "cluster plan")
     say(f"deploy: {label} with {profile.framework} {profile.version}: {len(dep.servers)} server(s) on "
         f"{len({sl.node for s in dep.servers for sl in s.slots})} node(s)")
+    pred = dep.predicted
+    say(f"predicted: {compact(pred['output_tokens_per_s']['value'])} output tok/s, TTFT "
+        f"{duration(pred['ttft_s']['value'])}, TPOT {duration(pred['tpot_s']['value'])}; expected error: "
+        f"{(pred['output_tokens_per_s']['error_band'] or {}).get('text', 'unknown')}")
     for note in dep.notes:
         say(f"note: {note}")
     for path in written:

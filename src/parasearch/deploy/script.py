@@ -28,7 +28,7 @@ def visible_devices(slot: Slot, gpus_per_node: int) -> dict[str, str]:
     return {"CUDA_VISIBLE_DEVICES": ",".join(str(g) for g in range(slot.first_gpu, slot.first_gpu + slot.gpus))}
 
 
-def _prelude(dep: Deployment, title: str) -> list[str]:
+def _prelude(dep: Deployment) -> list[str]:
     return [
         "set -euo pipefail",
         'cd "$(dirname "$0")"',
@@ -64,7 +64,7 @@ def launch_script(dep: Deployment, per_node: dict[int, list[Command | str]], too
     usage = "./launch.sh" if len(dep.nodes) == 1 else f'NODES="host0 ... host{len(dep.nodes) - 1}" ./launch.sh RANK'
     lines.append(f"# Run on each node with its rank: {usage}")
     lines += [f"# Note: {n}" for n in notes]
-    lines += _prelude(dep, "launch")
+    lines += _prelude(dep)
     if len(dep.nodes) > 1:
         lines.append(f'if (( ${{#NODE[@]}} < {len(dep.nodes)} )); then echo "launch.sh: set NODES to the '
                      f'{len(dep.nodes)} node addresses, in order" >&2; exit 2; fi')
@@ -88,7 +88,7 @@ def bench_script(dep: Deployment, body: list[Command | str], tool_version: str, 
     lines.append(f"# Load: {dep.concurrency} requests in flight, {dep.input_tokens} in / {dep.output_tokens} out "
                  f"tokens each (fixed); results go to results/, next to plan.json, for `parasearch validate`.")
     lines += [f"# Note: {n}" for n in notes]
-    lines += _prelude(dep, "bench")
+    lines += _prelude(dep)
     lines += ['HOST="${HOST:-${NODE[0]}}"', f'NUM_PROMPTS="${{NUM_PROMPTS:-{dep.num_prompts}}}"', "mkdir -p results"]
     for c in body:
         lines.append(c.render() if isinstance(c, Command) else c)

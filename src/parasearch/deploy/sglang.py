@@ -89,7 +89,8 @@ def server_commands(dep: Deployment, s: Server) -> dict[int, Command]:
     return out
 
 
-def router(dep: Deployment) -> Command | None:
+def router(dep: Deployment) -> list[Command]:
+    """The router on node 0 in front of several servers, or of prefill and decode servers."""
     c = Command(["python3", "-m", "sglang_router.launch_router"], log="router.log")
     if dep.disaggregated:
         c.add("--pd-disaggregation")
@@ -101,8 +102,8 @@ def router(dep: Deployment) -> Command | None:
     elif len(dep.servers) > 1:
         c.add("--worker-urls", [url(s) for s in dep.servers]).add("--policy", "round_robin")
     else:
-        return None
-    return c.add("--host", "0.0.0.0").add("--port", ROUTER_PORT)
+        return []
+    return [c.add("--host", "0.0.0.0").add("--port", ROUTER_PORT)]
 
 
 def bench(dep: Deployment) -> tuple[list, dict]:

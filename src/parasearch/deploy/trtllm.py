@@ -107,14 +107,17 @@ def _mpirun(s: Server) -> list[str]:
     return ["mpirun", "--allow-run-as-root", "-H", hosts, "-np", str(s.gpus), "trtllm-llmapi-launch"]
 
 
-def server_commands(dep: Deployment, s: Server) -> dict[int, Command]:
+def server_commands(dep: Deployment, s: Server) -> dict[int, Command | str]:
+    """The server's command on its first node; mpirun starts the ranks of the other nodes."""
     prefix = _mpirun(s) if len(s.slots) > 1 else []
     c = Command([*prefix, "trtllm-serve", "$MODEL"], env=visible_devices(s.slots[0], s.gpus_per_node),
                 log=f"server{s.index}.log")
     c.add("--host", "0.0.0.0").add("--port", s.port)
     for flag, value in engine_args(dep, s):
         c.add(flag, value)
-    return {s.head: c}
+    others = {sl.node: f'echo "launch.sh: node {sl.node} runs ranks of server {s.index}, started by mpirun from '
+                       f'node {s.head}"' for sl in s.slots[1:]}
+    return {s.head: c, **others}
 
 
 def disagg_config(dep: Deployment) -> list[str]:
@@ -128,14 +131,14 @@ def disagg_config(dep: Deployment) -> list[str]:
     return ["\n".join(lines + ["EOF"])]
 
 
-def router(dep: Deployment) -> Command | None:
+def router(dep: Deployment) -> list[Command | str]:
+    """What node 0 runs in front of the servers: the disaggregated server (after writing its
+    config), or a load balancer for several replicas; nothing for one server."""
     if dep.disaggregated:
-        return Command(["trtllm-serve", "disaggregated"], log="router.log").add("-c", DISAGG_CONFIG)
-    if len(dep.servers) > 1:
-        c = Command(["python3", "-m", "vllm_router.launch_router"], log="router.log")
-        return c.add("--worker-urls", [url(s) for s in dep.servers]).add("--policy", "round_robin") \
-            .add("--host", "0.0.0.0").add("--port", ROUTER_PORT)
-    return None
+        return [*disagg_config(dep), Command(["trtllm-serve", "disaggregated"], log="router.log").add("-c", DISAGG_CONFIG)]
+    from . import vllm
+
+    return vllm.router(dep)    # vllm-router's round robin over the replicas (see notes)
 
 
 DATASET_SNIPPET = """python3 - "$DATASET" "$NUM_PROMPTS" <<'EOF'

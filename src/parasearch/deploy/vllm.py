@@ -113,7 +113,8 @@ def server_commands(dep: Deployment, s: Server) -> dict[int, Command]:
     return out
 
 
-def router(dep: Deployment) -> Command | None:
+def router(dep: Deployment) -> list[Command]:
+    """The router on node 0 in front of several servers, or of prefill and decode servers."""
     servers = dep.servers
     c = Command(["python3", "-m", "vllm_router.launch_router"], log="router.log")
     if dep.disaggregated:
@@ -123,8 +124,8 @@ def router(dep: Deployment) -> Command | None:
     elif len(servers) > 1:
         c.add("--worker-urls", [url(s) for s in servers]).add("--policy", "round_robin")
     else:
-        return None
-    return c.add("--host", "0.0.0.0").add("--port", ROUTER_PORT)
+        return []
+    return [c.add("--host", "0.0.0.0").add("--port", ROUTER_PORT)]
 
 
 def bench_command(dep: Deployment, result_file: str, backend: str = "vllm",

@@ -28,17 +28,9 @@ def render(dep: Deployment, tool_version: str) -> dict[str, str]:
     for s in dep.servers:
         for node, cmd in eng.server_commands(dep, s).items():
             per_node.setdefault(node, []).append(cmd)
-        for slot in s.slots[1:]:
-            if slot.node not in per_node and dep.engine.framework == "trtllm":
-                per_node[slot.node] = [f"echo \"launch.sh: node {slot.node} runs server {s.index}'s ranks, "
-                                       f"started by mpirun from node {s.head}\""]
-    router = eng.router(dep)
-    if router is not None:
-        node0 = per_node.setdefault(0, [])
-        if dep.engine.framework == "trtllm" and dep.disaggregated:
-            from .trtllm import disagg_config
-            node0 += disagg_config(dep)
-        node0.append(router)
+    front = eng.router(dep)
+    if front:
+        per_node.setdefault(0, []).extend(front)
     notes = dep.notes = dep.notes + eng.notes(dep)
     bench_body, bench_info = eng.bench(dep)
     server_args = [{flag: value for flag, value in eng.engine_args(dep, s)} for s in dep.servers]
