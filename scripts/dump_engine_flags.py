@@ -105,6 +105,18 @@ def sglang_bench_serving_parser() -> argparse.ArgumentParser:
     return seen["parser"]
 
 
+def _one_option_a_line(doc: dict) -> str:
+    """JSON with one line per option, so a regenerated table diffs by option."""
+    head = {k: v for k, v in doc.items() if k != "commands"}
+    lines = ["{" + json.dumps(head)[1:-1] + ', "commands": {']
+    for i, (name, opts) in enumerate(doc["commands"].items()):
+        lines.append(f" {json.dumps(name)}: {{")
+        items = list(opts.items())
+        lines += [f"  {json.dumps(k)}: {json.dumps(v)}" + ("," if j < len(items) - 1 else "") for j, (k, v) in enumerate(items)]
+        lines.append(" }" + ("," if i < len(doc["commands"]) - 1 else ""))
+    return "\n".join(lines + ["}}"]) + "\n"
+
+
 def main(out_dir: str) -> None:
     import sglang
     import vllm
@@ -120,7 +132,7 @@ def main(out_dir: str) -> None:
                "generated_by": "scripts/dump_engine_flags.py from the installed packages' own parsers",
                "commands": {name: options(fn()) for name, fn in commands.items()}}
         path = out / f"{engine}-{version}-flags.json"
-        path.write_text(json.dumps(doc, indent=1, sort_keys=False) + "\n")
+        path.write_text(_one_option_a_line(doc))
         print(f"wrote {path}: " + ", ".join(f"{k} {len(v)} options" for k, v in doc["commands"].items()))
 
 
