@@ -107,8 +107,11 @@ def online_quantization(model, weights: str, notes: list[str], framework: str) -
     return None
 
 
-def context_length(input_tokens: float, output_reserved: float) -> int:
-    return int(math.ceil((input_tokens + output_reserved) / CONTEXT_ROUND) * CONTEXT_ROUND)
+def context_length(input_tokens: float, output_reserved: float, kv_block_tokens: int = 1) -> int:
+    """--max-model-len: prompt + reserved output, rounded up to whole KV blocks of the engine and to
+    CONTEXT_ROUND tokens."""
+    step = math.lcm(CONTEXT_ROUND, kv_block_tokens)
+    return int(math.ceil((input_tokens + output_reserved) / step) * step)
 
 
 def band_dict(band) -> dict:
@@ -192,7 +195,7 @@ def _build(problem, groups, engine_module, checkpoint, profile_ref, kind, placem
                      f"{round(wl.output_tokens)} tokens, and --max-model-len covers {round(reserved)}")
     dep = Deployment(problem=problem, engine=problem.engine, checkpoint=checkpoint or default_checkpoint(model),
                      precision=prec, input_tokens=int(round(wl.input_tokens)), output_tokens=int(round(wl.output_tokens)),
-                     max_model_len=context_length(wl.input_tokens, reserved), servers=servers, nodes=nodes,
+                     max_model_len=context_length(wl.input_tokens, reserved, problem.engine.kv_block_tokens), servers=servers, nodes=nodes,
                      memory=memory, online_quantization=online_quantization(model, prec.weights, notes,
                                                                             problem.engine.framework),
                      concurrency=int(concurrency), request_rate=request_rate, kind=kind,
