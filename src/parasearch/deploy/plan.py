@@ -195,7 +195,8 @@ def _build(problem, groups, engine_module, checkpoint, profile_ref, kind, placem
                      f"{round(wl.output_tokens)} tokens, and --max-model-len covers {round(reserved)}")
     dep = Deployment(problem=problem, engine=problem.engine, checkpoint=checkpoint or default_checkpoint(model),
                      precision=prec, input_tokens=int(round(wl.input_tokens)), output_tokens=int(round(wl.output_tokens)),
-                     max_model_len=context_length(wl.input_tokens, reserved, problem.engine.kv_block_tokens), servers=servers, nodes=nodes,
+                     max_model_len=context_length(wl.input_tokens, reserved, problem.engine.kv_block_tokens),
+                     servers=servers, nodes=nodes,
                      memory=memory, online_quantization=online_quantization(model, prec.weights, notes,
                                                                             problem.engine.framework),
                      concurrency=int(concurrency), request_rate=request_rate, kind=kind,
