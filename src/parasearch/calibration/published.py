@@ -175,8 +175,16 @@ def estimate_published(rows: list[PublishedRow], models: dict[str, ModelSpec], h
                        engines: dict[str, Engine], file: str = "", profile_of=None) -> np.ndarray:
     """Predicted output tokens/s of each row's whole layout, with that row's engine profile
     (`profile_of(row)` names it; default `profile_for`), NaN for rows `unsupported` names."""
+    return predict_published(rows, models, hws, engines, profile_of)["output_tokens_per_s"]
+
+
+def predict_published(rows: list[PublishedRow], models: dict[str, ModelSpec], hws: dict[str, Hardware],
+                      engines: dict[str, Engine], profile_of=None) -> dict[str, np.ndarray]:
+    """`estimate_published`'s throughput with the mean TTFT and TPOT of the same oracle call:
+    {"output_tokens_per_s", "ttft_s", "tpot_s"}, one value per row (NaN where not estimated;
+    decode-only rows have no TTFT)."""
     profile_of = profile_of or profile_for
-    out = np.full(len(rows), np.nan)
+    out = {k: np.full(len(rows), np.nan) for k in ("output_tokens_per_s", "ttft_s", "tpot_s")}
     groups: dict[tuple, list[int]] = {}
     skip = unsupported(rows, models)
     for i, r in enumerate(rows):
@@ -194,10 +202,13 @@ def estimate_published(rows: list[PublishedRow], models: dict[str, ModelSpec], h
         args = (models[model], hws[hw], engine, lay, Precision(w, kv), wl, cap)
         if mode == "decode-only":
             rc = decode_only(*args)
-            per_replica = rc.requests_per_s * wl.output_tokens
+            per_replica, ttft, tpot = rc.requests_per_s * wl.output_tokens, np.nan, rc.tpot_s
         else:
-            per_replica = serve(*args, max_num_tokens=budget).output_tokens_per_s
-        out[idx] = per_replica * np.array([r.dp for r in sel])
+            s = serve(*args, max_num_tokens=budget)
+            per_replica, ttft, tpot = s.output_tokens_per_s, s.ttft_s, s.tpot_s
+        out["output_tokens_per_s"][idx] = per_replica * np.array([r.dp for r in sel])
+        out["ttft_s"][idx] = ttft
+        out["tpot_s"][idx] = tpot
     return out
 
 

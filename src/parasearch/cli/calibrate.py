@@ -2,8 +2,9 @@
 
 - kernels.json (kernel timings): the GPU's kernel efficiencies, as a calibration profile.
 - step-time CSV: three composition parameters of one GPU, as a calibration profile.
-- published-throughput CSV (data/published/throughput.csv's columns): an engine profile's
-  constants, written as a complete engine profile YAML to use with --engine.
+- published-throughput CSV (data/published/throughput.csv's columns), or a folder of a
+  deployment's benchmark results (each with its plan.json): an engine profile's constants,
+  written as a complete engine profile YAML to use with --engine.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ from ._common import err, out, print_json, write_file
 
 
 def calibrate(
-    file: str = typer.Argument(..., help="Kernel timings (kernels.json), step times (validate CSV) or published "
-                                         "serving throughput (the columns of data/published/throughput.csv)."),
+    file: str = typer.Argument(..., help="Kernel timings (kernels.json), step times (validate CSV), published "
+                                         "serving throughput (the columns of data/published/throughput.csv), or a "
+                                         "folder of benchmark results of deployments (bench.sh's results/ with the "
+                                         "plan.json beside them)."),
     hardware: Optional[str] = typer.Option(None, "--hardware", "-H", help="Kernel and step-time fits: the GPU "
                                            "the measurements ran on."),
     output: str = typer.Option(..., "-o", "--output", help="Profile YAML to write."),
@@ -34,10 +37,16 @@ def calibrate(
     """Fit the oracle to your engine: kernel efficiencies from kernels.json, launch cost and
     memory/compute scale from step times, or an engine profile's constants from serving throughput.
     Use the result with --calibration (GPU profiles) or --engine (engine profiles)."""
-    from ..calibration.published import looks_published
+    from ..calibration.published import looks_published, read_published
 
+    if Path(file).is_dir() or file.endswith(".jsonl") or (file.endswith(".json") and not _is_kernels(file)):
+        from ..calibration.bench_results import collect, to_row
+
+        rows = [to_row(m, p) for m, p, _ in collect([file])]
+        _engine_fit(rows, Path(file).name, engine, fit or [], output, as_json, what="benchmark results")
+        return
     if file.endswith(".csv") and looks_published(file):
-        _engine_fit(file, engine, fit or [], output, as_json)
+        _engine_fit(read_published(file), Path(file).name, engine, fit or [], output, as_json)
         return
     if not hardware:
         raise ParasearchError("kernel and step-time fits need --hardware (the GPU the measurements ran on)")
@@ -97,22 +106,36 @@ def _parse_fit(spec: str, engine: str):
     return Param(engine, field.strip(), lo_f, hi_f)
 
 
-def _engine_fit(file: str, engine_name: str, fit_specs: list[str], output: str, as_json: bool) -> None:
+def _is_kernels(file: str) -> bool:
+    """kernels.json (kernel timings) rather than a benchmark result."""
+    from ..calibration.bench_results import read_results
+
+    try:
+        return not read_results(file)
+    except ParasearchError:
+        return True
+
+
+def _engine_fit(all_rows: list, name: str, engine_name: str, fit_specs: list[str], output: str, as_json: bool,
+                what: str = "rows") -> None:
+    """Refit an engine profile's constants to published-style rows (a published-throughput CSV's,
+    or benchmark results turned into rows); `name` names their source in messages and the YAML."""
     from dataclasses import fields, replace
 
     import numpy as np
 
-    from ..calibration.published import estimate_published, load_inputs, read_published
+    from ..calibration.published import estimate_published, load_inputs
     from ..calibration.serving_fit import default_params, fit, influence, start
     from ..catalog.engines import Engine, load_engine, to_yaml
     from ..catalog.hardware import load_hardware
     from ..catalog.models import load_model
 
     base = load_engine(engine_name)
-    rows = [r for r in read_published(file) if r.engine == base.framework]
+    file = name
+    rows = [r for r in all_rows if r.engine == base.framework]
     if not rows:
-        raise ParasearchError(f"{file} has no rows of engine '{base.framework}'",
-                              hint="the engine column must match the profile's framework")
+        raise ParasearchError(f"{name} has no {what} of engine '{base.framework}'",
+                              hint="the rows' engine must match the profile's framework (--engine)")
     models, hws, _ = load_inputs(rows, file, load_model, load_hardware, lambda name: base)
     engines = {base.framework: base}
     profile_of = lambda r: base.framework  # noqa: E731  (every row runs the profile being fitted)
@@ -142,14 +165,14 @@ def _engine_fit(file: str, engine_name: str, fit_specs: list[str], output: str, 
     before = float(np.median(np.abs(np.expm1(res.before))))
     after = float(np.median(np.abs(np.expm1(res.after))))
     fitted = res.engines[base.framework]
-    note = f"fitted to {len(rows)} rows of {Path(file).name} by `parasearch calibrate` (bounds in log space)"
+    note = f"fitted to {len(rows)} {what} of {name} by `parasearch calibrate` (bounds in log space)"
     sources = dict(base.sources)
     for p in params:
         sources[_path_of(p.field)] = note
     fitted = replace(fitted, name=f"{base.name}-calibrated", sources=tuple(sources.items()),
-                     description=f"{base.description}; constants refitted to {Path(file).name}")
+                     description=f"{base.description}; constants refitted to {name}")
     write_file(output, "the engine profile", lambda path: Path(path).write_text(to_yaml(
-        fitted, f"Engine profile refitted by `parasearch calibrate {Path(file).name} --engine {engine_name}`.\n"
+        fitted, f"Engine profile refitted by `parasearch calibrate {name} --engine {engine_name}`.\n"
                 f"Median |error| on its {len(rows)} rows: {before:.1%} before, {after:.1%} after.")))
     table = [{**row, "start": float(s), "median_error_without": w}
              for row, s, w in zip(res.table(), x0, loo)]

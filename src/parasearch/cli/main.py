@@ -46,6 +46,7 @@ def _root(
 def _register() -> None:
     from .calibrate import calibrate
     from .catalog import catalog
+    from .deploy import deploy
     from .estimate import estimate
     from .search import search
     from .simulate import simulate
@@ -57,6 +58,7 @@ def _register() -> None:
     app.command("estimate")(estimate)
     app.command("validate")(validate)
     app.command("calibrate")(calibrate)
+    app.command("deploy")(deploy)
     app.command("sweep")(sweep)
     app.command("trace")(trace)
     app.command("simulate")(simulate)

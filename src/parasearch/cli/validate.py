@@ -1,15 +1,15 @@
 """`parasearch validate`: the oracle next to measurements, row by row and per category.
 
-Two formats: whole-model step times (hardware,model,phase,batch,context,step_time_s,...) and
+Three kinds of input: whole-model step times (hardware,model,phase,batch,context,step_time_s,...),
 published serving throughput (the columns of data/published/throughput.csv), each row run with
-its own engine profile.
+its own engine profile, and the results of a deployment's bench.sh (vLLM, SGLang or trtllm-bench
+JSON) with the plan.json they measured.
 """
 
 from __future__ import annotations
 
 from typing import Optional
 
-import numpy as np
 import typer
 from rich.table import Table
 
@@ -20,12 +20,18 @@ SPLITS = ("all", "fit", "check", "skip")
 
 
 def validate(
-    files: list[str] = typer.Argument(..., metavar="FILE.csv...",
-                                      help="Step times (hardware,model,phase,batch,context,step_time_s,...) or "
-                                           "published throughput (the columns of data/published/throughput.csv)."),
-    engine: str = typer.Option("reference", help="Step-time rows without an engine column: this engine. Default: "
-                               "reference, the PyTorch harness the shipped calibration data come from. "
-                               "Throughput rows always use their own engine column."),
+    files: list[str] = typer.Argument(..., metavar="FILE...",
+                                      help="Step times (hardware,model,phase,batch,context,step_time_s,...), "
+                                           "published throughput (the columns of data/published/throughput.csv), "
+                                           "or benchmark results of a deployment (JSON files or folders; "
+                                           "each with the plan.json beside or above it)."),
+    engine: Optional[str] = typer.Option(None, help="Step-time rows without an engine column: this engine "
+                                         "(default: reference, the PyTorch harness the shipped calibration data "
+                                         "come from). Benchmark results: predict with this profile instead of the "
+                                         "plan's (e.g. one `calibrate` fitted). Throughput rows use their own "
+                                         "engine column."),
+    plan: Optional[str] = typer.Option(None, help="Benchmark results: the plan.json they measured (default: "
+                                       "the plan.json next to each result or in a folder above it)."),
     calibration: Optional[str] = typer.Option(None, help="Calibration profile applied to rows of its hardware."),
     split: str = typer.Option("all", help="Throughput rows: all, fit (rows the shipped profiles were fitted on) "
                               "or check (never fitted; data/published/README.md says which is which)."),
@@ -39,6 +45,17 @@ def validate(
 
     if split not in SPLITS:
         raise ParasearchError(f"--split {split!r} is not a split", hint="allowed: " + ", ".join(SPLITS))
+    results = [is_bench_result(f) for f in files]
+    if any(results):
+        if not all(results):
+            raise ParasearchError("give benchmark results (JSON files or folders) or CSV files, not both")
+        if bands or split != "all" or summary or calibration:
+            raise ParasearchError("--bands, --split, --summary and --calibration apply to CSV files only")
+        _bench(files, plan, engine, as_json)
+        return
+    if plan:
+        raise ParasearchError("--plan applies to benchmark results")
+    engine = engine or "reference"
     kinds = {looks_published(f) for f in files}
     if len(kinds) > 1:
         raise ParasearchError("give either step-time CSVs or published-throughput CSVs, not both")
@@ -49,6 +66,90 @@ def validate(
             raise ParasearchError("--bands, --split and --summary apply to published-throughput CSVs only")
         for f in files:
             _steps(f, engine, calibration, as_json)
+
+
+def is_bench_result(path: str) -> bool:
+    """A folder, or a .json/.jsonl file: benchmark results (CSV files are the other formats)."""
+    from pathlib import Path
+
+    p = Path(path)
+    return p.is_dir() or p.suffix in (".json", ".jsonl")
+
+
+def bench_rows(files: list[str], plan: str | None, engine: str | None):
+    """(measurements with plans, published-style rows, predictions {output_tokens_per_s, ttft_s,
+    tpot_s}, the profile names used) for benchmark results."""
+    from ..calibration.bench_results import collect, to_row
+    from ..calibration.published import load_inputs, predict_published
+    from ..catalog.engines import load_engine
+    from ..catalog.hardware import load_hardware
+    from ..catalog.models import load_model
+
+    found = collect(files, plan)
+    rows = [to_row(m, p) for m, p, _ in found]
+    profiles = [engine or p["engine"].get("profile") or p["engine"]["framework"] for _, p, _ in found]
+    engines = {name: load_engine(name) for name in dict.fromkeys(profiles)}
+    for name, e in engines.items():
+        wrong = {p["engine"]["framework"] for (_, p, _), n in zip(found, profiles) if n == name} - {e.framework}
+        if wrong:
+            raise ParasearchError(f"--engine {name} configures {e.framework}, the results measured {', '.join(wrong)}")
+    by_row = dict(zip(map(id, rows), profiles))
+    models, hws, _ = load_inputs(rows, files[0], load_model, load_hardware, lambda name: None)
+    pred = predict_published(rows, models, hws, engines, lambda r: by_row[id(r)])
+    return found, rows, pred, profiles
+
+
+def _bench(files: list[str], plan: str | None, engine: str | None, as_json: bool) -> None:
+    import numpy as np  # the CLI imports numpy only when a command runs
+
+    from pathlib import Path
+
+    from ..report.fmt import compact, duration
+    from ..report.table import fitted_table
+
+    found, rows, pred, profiles = bench_rows(files, plan, engine)
+    out_rows = []
+    for i, ((m, p, plan_path), r, profile) in enumerate(zip(found, rows, profiles)):
+        def ratio(predicted, measured):
+            return float(predicted / measured) if measured and np.isfinite(predicted) else None
+        out_rows.append({
+            "result": m.file, "line": m.line, "tool": m.tool, "plan": plan_path, "engine": r.engine,
+            "engine_version": r.engine_version, "profile": profile, "placement": p["placement"]["placement"],
+            "replicas_measured": r.dp, "concurrency": m.concurrency or (p.get("benchmark") or {}).get("concurrency"),
+            "input_tokens": m.input_tokens, "output_tokens": m.output_tokens,
+            "measured": {"output_tokens_per_s": m.output_tokens_per_s, "ttft_s": m.ttft_s, "tpot_s": m.tpot_s},
+            "predicted": {k: float(pred[k][i]) if np.isfinite(pred[k][i]) else None
+                          for k in ("output_tokens_per_s", "ttft_s", "tpot_s")},
+            "ratio": {"output_tokens_per_s": ratio(pred["output_tokens_per_s"][i], m.output_tokens_per_s),
+                      "ttft_s": ratio(pred["ttft_s"][i], m.ttft_s), "tpot_s": ratio(pred["tpot_s"][i], m.tpot_s)},
+        })
+    summary = {k: float(np.median(v)) if (v := [r["ratio"][k] for r in out_rows if r["ratio"][k] is not None])
+               else None for k in ("output_tokens_per_s", "ttft_s", "tpot_s")}
+    if as_json:
+        print_json({"results": out_rows, "median_ratio": summary})
+        return
+    say = lambda text: out.print(text, markup=False, highlight=False)  # noqa: E731
+    say("predicted / measured, each benchmark result against the plan it measured")
+    cols = [("#", "right"), ("placement", "left"), ("conc", "right"), ("tok/s\nmeas", "right"),
+            ("tok/s\npred", "right"), ("pred/\nmeas", "right"), ("TTFT\nmeas", "right"), ("TTFT\npred", "right"),
+            ("pred/\nmeas", "right"), ("TPOT\nmeas", "right"), ("TPOT\npred", "right"), ("pred/\nmeas", "right")]
+    fmt_r = lambda x: "-" if x is None else f"{x:.2f}"  # noqa: E731
+    cells = [[str(k), r["placement"] + (" (1 replica)" if r["replicas_measured"] == 1 and "DP" in r["placement"] else ""),
+              str(r["concurrency"] or "-"),
+              compact(r["measured"]["output_tokens_per_s"]), compact(r["predicted"]["output_tokens_per_s"]),
+              fmt_r(r["ratio"]["output_tokens_per_s"]), duration(r["measured"]["ttft_s"]),
+              duration(r["predicted"]["ttft_s"]), fmt_r(r["ratio"]["ttft_s"]), duration(r["measured"]["tpot_s"]),
+              duration(r["predicted"]["tpot_s"]), fmt_r(r["ratio"]["tpot_s"])] for k, r in enumerate(out_rows, 1)]
+    out.print(fitted_table(cols, cells, out.width, wrap=("placement",)))
+    for k, r in enumerate(out_rows, 1):
+        version = f" {r['engine_version']}" if r["engine_version"] else ""
+        say(f"{k}. {Path(r['result']).name}: {r['tool']}, {r['engine']}{version}")
+    for name, key in (("plan", "plan"), ("profile", "profile")):
+        values = list(dict.fromkeys(r[key] for r in out_rows))
+        say(f"{name}{'s' if len(values) > 1 else ''}: " + ", ".join(values))
+    say("median predicted/measured: " + ", ".join(f"{name} {fmt_r(summary[k])}" for name, k in
+                                                  (("throughput", "output_tokens_per_s"), ("TTFT", "ttft_s"),
+                                                   ("TPOT", "tpot_s"))))
 
 
 def _hardware_loader(calibration: str | None):
@@ -66,6 +167,8 @@ def _hardware_loader(calibration: str | None):
 
 
 def _steps(file: str, engine: str, calibration: str | None, as_json: bool) -> None:
+    import numpy as np  # the CLI imports numpy only when a command runs
+
     from ..calibration.whole_model import estimate_rows, load_row_inputs, read_rows
     from ..catalog.engines import load_engine
 
@@ -100,6 +203,8 @@ def _steps(file: str, engine: str, calibration: str | None, as_json: bool) -> No
 
 def _throughput(files: list[str], calibration: str | None, split: str, summary: bool, bands_out: str | None,
                 as_json: bool) -> None:
+    import numpy as np  # the CLI imports numpy only when a command runs
+
     from ..calibration import bands as B
     from ..calibration.published import (estimate_published, load_inputs, profile_for, read_published, split_of,
                                          unsupported)
@@ -164,7 +269,9 @@ def _throughput(files: list[str], calibration: str | None, split: str, summary: 
               f"{overall['within_25']:.0%} within ±25%  ({overall['rows']} rows, split: {split})")
 
 
-def _stats(ratio: np.ndarray) -> dict:
+def _stats(ratio) -> dict:
+    import numpy as np
+
     err = np.abs(ratio - 1.0)
     return {"rows": int(ratio.size), "median_ratio": float(np.median(ratio)), "median_error": float(np.median(err)),
             "p10_ratio": float(np.percentile(ratio, 10)), "p90_ratio": float(np.percentile(ratio, 90)),

@@ -93,6 +93,15 @@ def step_budget(budget, decodes) -> np.ndarray:
     return np.where(decodes <= budget / 2.0, budget, decodes + budget / 2.0)
 
 
+def engine_budget(engine: Engine, pp: int, rank_batch: float) -> int:
+    """The token budget an engine must be given for `rank_batch` sequences per scheduler on a
+    `pp`-stage pipeline (see `step_budget`); `parasearch deploy` writes it."""
+    micro = 1.0
+    if engine.pp_micro_batches and pp > 1:
+        micro = max(min(pp + engine.pp_extra_micro_batches, rank_batch), 1.0)
+    return int(np.ceil(step_budget(engine.max_num_tokens, rank_batch / micro)))
+
+
 def lifetime(model: ModelSpec, hw: Hardware, engine: Engine, layout: Layout, prec: Precision, wl: Workload,
              batch, max_num_tokens=None) -> Lifetime:
     """The steps of one request lifetime at `batch` sequences per replica. `max_num_tokens`
