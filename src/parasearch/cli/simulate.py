@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 from typing import Optional
 
-import numpy as np
 import typer
 from rich.table import Table
 
@@ -87,6 +86,8 @@ def simulate(
         raise ParasearchError(f"{d} replica(s) of {t * p * e} GPUs do not fit {pool.gpus} GPUs "
                               f"({pool.nodes} nodes of {pool.gpus_per_node})")
     mb = degrees.get("max_batch", 256)
+    import numpy as np
+
     space = Space(Layout.of(t, p, e, d, a), np.array([float(mb)]), pool)
     traffic = problem.traffic_or_default()
     from ..search.evaluate import evaluate

@@ -56,7 +56,9 @@ def pareto_table(problem: Problem, res: dict, console: Console, *, top: int | No
     columns = [("#", "right"), ("placement", "left"), ("GPUs", "right"), ("batch", "right")]
     columns += [("goodput\nreq/s", "right"), ("tok/s\n/GPU", "right")] if loaded else \
         [("tok/s\ncluster", "right"), ("tok/s\n/GPU", "right")]
-    columns += [("tok/s\n/user", "right"), ("TTFT", "right"), ("TPOT", "right")] + [(n, "right") for _, n in pct]
+    # With percentile SLOs the percentiles stand in for the means (the JSON keeps both).
+    means = [] if pct else [("TTFT", "right"), ("TPOT", "right")]
+    columns += [("tok/s\n/user", "right")] + means + [(n, "right") for _, n in pct]
     if price:
         columns.append(("$/M\ntok", "right"))
     columns += [("limit", "left")] if loaded else [("mem\nfree", "right")]
@@ -67,7 +69,7 @@ def pareto_table(problem: Problem, res: dict, console: Console, *, top: int | No
              str(r["batch"])]
         c += [compact(r["goodput_rps"]), compact(r["output_tokens_per_s_per_gpu"])] if loaded else \
             [compact(r["output_tokens_per_s"]), compact(r["output_tokens_per_s_per_gpu"])]
-        c += [compact(r["tokens_per_s_per_user"]), duration(r["ttft_s"]), duration(r["tpot_s"])]
+        c += [compact(r["tokens_per_s_per_user"])] + ([] if pct else [duration(r["ttft_s"]), duration(r["tpot_s"])])
         c += [duration(r.get(key)) for key, _ in pct]
         if price:
             c.append(money(r["usd_per_million_tokens"]))
