@@ -68,3 +68,37 @@ def test_bad_measurement_files(tmp_path):
         w.writerow(["h100-sxm", "llama-3.1-8b", "decode", "-3", "10", "0.01"])
     rc, _, err = run_cli("validate", str(rows))
     assert rc == 3 and f"{rows}:2: batch: must be a positive integer" in err
+
+
+def test_rows_are_estimated_together_as_they_are_one_by_one():
+    from parasearch.calibration.whole_model import Row, estimate_rows
+    from parasearch.catalog.engines import load_engine
+    from parasearch.catalog.models import load_model
+
+    models = {m: load_model(m) for m in ("llama-3.1-8b", "qwen3-30b-a3b")}
+    rows = [Row(i + 2, hw, m, phase, b, ctx, 0.01, tp, pp, ep, w)
+            for i, (hw, m, phase, b, ctx, tp, pp, ep, w) in enumerate([
+                ("h100-sxm", "llama-3.1-8b", "decode", 1, 100, 1, 1, 1, "bf16"),
+                ("h100-sxm", "llama-3.1-8b", "decode", 64, 9000, 2, 2, 1, "bf16"),
+                ("h200", "llama-3.1-8b", "prefill", 3, 2048, 8, 1, 1, "fp8"),
+                ("h100-sxm", "qwen3-30b-a3b", "decode", 16, 2048, 1, 2, 4, "bf16"),
+                ("h100-sxm", "qwen3-30b-a3b", "prefill", 2, 512, 2, 1, 2, "bf16"),
+                ("h100-sxm", "llama-3.1-8b", "decode", 8, 1024, 4, 1, 1, "bf16")])]
+    hws = {h: load_hardware(h) for h in ("h100-sxm", "h200")}
+    engines = {None: load_engine("reference")}
+    together = estimate_rows(rows, models, hws, engines, "m.csv")
+    alone = np.array([estimate_rows([r], models, hws, engines, "m.csv")[0] for r in rows])
+    assert np.array_equal(together, alone) and len(set(together.tolist())) == len(rows)
+
+
+def test_a_fit_past_a_physical_bound_is_clamped_and_said(tmp_path):
+    # Step times a quarter faster than the shipped ones: the launch cost the fit wants is below
+    # what a kernel in a CUDA graph can cost.
+    src = (DATA / "e2e-qwen2.5-32b.csv").read_text().splitlines()
+    rows = [src[0]] + [",".join(r.split(",")[:5] + [f"{float(r.split(',')[5]) * 0.75:.6f}"]) for r in src[1:]]
+    f = tmp_path / "fast.csv"
+    f.write_text("\n".join(rows) + "\n")
+    prof = tmp_path / "p.yaml"
+    rc, _, err = run_cli("calibrate", str(f), "--hardware", "h200", "-o", str(prof))
+    assert rc == 0 and "kernel_launch_s fitted at" in err and "clamped to 5e-07" in err
+    assert "kernel_launch_s: 5.0e-07" in prof.read_text()

@@ -112,7 +112,7 @@ def test_sweep_without_the_needed_workloads_says_not_tested():
 
 
 def test_serving_estimate_that_holds_no_sequence_says_it_does_not_fit():
-    rc, out, _ = run_cli("estimate", "-m", "llama-3.1-405b", "-H", "h100-sxm", "--tp", "8", "--weights", "fp8",
-                         "--kv-cache", "fp8", "--input-tokens", "1000000", "--output-tokens", "100000", "--json")
+    rc, out, _ = run_cli("estimate", "-m", "llama-3.1-405b", "-H", "h100-sxm", "--tp", "8", "--weights", "bf16",
+                         "--kv-cache", "fp8", "--input-tokens", "100000", "--output-tokens", "10000", "--json")
     r = json.loads(out)
     assert rc == 0 and r["memory"]["fits"] is False and r["batch"] == 0 and r["tpot_s"] is None

@@ -57,13 +57,13 @@ GOOD = "model: llama-3.1-8b\ncluster: {hardware: h100-sxm, nodes: 1, gpus_per_no
 @pytest.mark.parametrize("text,needle", [
     ("model: [unclosed\n", ":1: not valid YAML"),
     (GOOD + "colour: blue\n", ":4: colour: unknown key; allowed: name, model"),
-    (GOOD.replace("512", "'many'"), ":3: workload.input_tokens: Input should be a valid integer"),
-    (GOOD.replace("nodes: 1", "nodes: -2"), ":2: cluster.nodes: Input should be greater than 0"),
+    (GOOD.replace("512", "'many'"), ":3: workload.input_tokens: must be an integer, got many"),
+    (GOOD.replace("nodes: 1", "nodes: -2"), ":2: cluster.nodes: Input should be greater than or equal to 1"),
     (GOOD.replace("llama-3.1-8b", "llama-9b"), ":1: model: unknown model 'llama-9b'"),
     (GOOD.replace("h100-sxm", "tpu-v5"), ":2: cluster.hardware: unknown hardware 'tpu-v5'"),
     ("", ":1: the file is empty"),
     ("just a sentence\n", ":1: a problem file must be a mapping"),
-    (GOOD + "slo: {tpot_s: 0}\n", ":4: slo.tpot_s: Input should be greater than 0"),
+    (GOOD + "slo: {tpot_s: 0}\n", ":4: slo.tpot_s: Input should be greater than or equal to 0.000001"),
     (GOOD + "search: {ep: [2]}\n", ":4: search.ep: llama-3.1-8b is dense"),
 ])
 def test_bad_problem_files_exit_3_with_file_line_field(tmp_path, text, needle):

@@ -32,16 +32,16 @@ def postgres_url():
         pytest.skip("PostgreSQL server binaries not installed")
     server = PostgresServer()
     try:
-        yield server.start()
+        # The README's form: parasearch maps it to the installed driver (psycopg2 from the extra).
+        yield server.start().replace("postgresql+psycopg2://", "postgresql://")
     finally:
         server.stop()
 
 
 def _complete(storage, study: str):
-    if "://" not in storage:
-        from optuna.storages.journal import JournalFileBackend
-        storage = optuna.storages.JournalStorage(JournalFileBackend(storage))
-    s = optuna.load_study(study_name=study, storage=storage)
+    from parasearch.search.storage import open_storage
+
+    s = optuna.load_study(study_name=study, storage=open_storage(storage))
     return s.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
 
 

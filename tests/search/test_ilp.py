@@ -51,8 +51,9 @@ def _allocations(cands, budget):
     yield from rec(0)
 
 
-def _brute(problem, cands, objective, target):
-    """Every allocation of the candidates, checked against the same rules as the ILP."""
+def _brute(problem, cands, objective, target, allowed=None):
+    """Every allocation of the candidates, checked against the same rules as the ILP (and
+    `allowed`, a rule of the caller's)."""
     pools = {p.name: p for p in problem.pools}
     kvb = kv_bytes_per_request(problem)
     best = None
@@ -63,7 +64,7 @@ def _brute(problem, cands, objective, target):
             small = sum(n * c.gpus for n, c in zip(x, cands) if c.pool == name and c.gpus < p.gpus_per_node)
             if big + -(-small // p.gpus_per_node) > p.nodes:
                 ok = False
-        if not ok:
+        if not ok or (allowed and not allowed(x)):
             continue
         agg = sum(n * c.rate for n, c in zip(x, cands) if c.role == "aggregated")
         pre = sum(n * c.rate for n, c in zip(x, cands) if c.role == "prefill")

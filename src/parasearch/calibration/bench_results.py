@@ -21,6 +21,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import files
 from ..errors import ParasearchError, SpecError
 from .published import PublishedRow
 
@@ -100,22 +101,21 @@ def read_results(path: str | Path) -> list[Measurement]:
     """The measurements in one result file (a JSON object, or JSON lines); [] when the file holds
     none of the three formats (vLLM also writes a .pytorch.json list next to its result)."""
     p = Path(path)
+    text = files.read_text(p, limit=MAX_BYTES, what="a benchmark result")  # regular files only: a FIFO blocks
     try:
-        if p.stat().st_size > MAX_BYTES:
-            raise SpecError(f"larger than {MAX_BYTES // 1_000_000} MB", file=str(p))
-        text = p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError(f"cannot read: {getattr(exc, 'strerror', None) or exc}", file=str(p)) from None
-    try:
-        docs = [(1, json.loads(text))]
+        docs = [(1, json.loads(text, parse_int=files.parse_int))]
     except json.JSONDecodeError:
         docs = []
         for i, line in enumerate(text.splitlines(), start=1):
             if line.strip():
                 try:
-                    docs.append((i, json.loads(line)))
+                    docs.append((i, json.loads(line, parse_int=files.parse_int)))
                 except json.JSONDecodeError as exc:
                     raise SpecError(f"not JSON or JSON lines: {exc.msg}", file=str(p), line=i) from None
+                except (ValueError, RecursionError) as exc:
+                    raise SpecError(f"not usable JSON: {exc}", file=str(p), line=i) from None
+    except (ValueError, RecursionError) as exc:  # an absurd integer, or nesting past the parser's depth
+        raise SpecError(f"not usable JSON: {exc}", file=str(p)) from None
     out = []
     for line, doc in docs:
         kind = kind_of(doc)

@@ -13,9 +13,11 @@ from dataclasses import replace
 import numpy as np
 from scipy.optimize import least_squares
 
-from ..catalog.hardware import Efficiency, Hardware
+from ..catalog.hardware import EFFICIENCY_BOUNDS, Efficiency, Hardware, efficiency_bounds
 from ..cost import kernels as K
 from .measurements import KernelMeasurements
+
+MAX_FIT_ERROR = 1.0  # a median error over 100%: the model cannot follow the data (units? shapes?)
 
 
 def _fit(residual, x0, lo, hi):
@@ -120,7 +122,8 @@ def fit_whole_model(hw: Hardware, predict, measured: np.ndarray, source: str) ->
     before = float(np.median(np.abs(np.expm1(residual([base.kernel_launch_s * 1e6, 1.0, 1.0])))))
     n_free = min(3, measured.size)
     x0 = np.array([base.kernel_launch_s * 1e6, 1.0, 1.0])
-    lo, hi = np.array([0.0, 0.3, 0.3]), np.array([50.0, 1.5, 1.5])
+    launch_lo, launch_hi = EFFICIENCY_BOUNDS["kernel_launch_s"]
+    lo, hi = np.array([launch_lo * 1e6, 0.3, 0.3]), np.array([min(50.0, launch_hi * 1e6), 1.5, 1.5])
     free = np.arange(3) < n_free
 
     def sub(z):
@@ -137,3 +140,21 @@ def fit_whole_model(hw: Hardware, predict, measured: np.ndarray, source: str) ->
         "kernel_launch_s", "gemm_bw", "grouped_bw", "attn_decode_bw", "elementwise_bw",
         "gemm_flops", "grouped_flops", "attn_prefill_flops")}
     return replace(e, **rounded, source=source), {"whole_model_before": before, "whole_model_after": after}
+
+
+def clamp_to_bounds(eff: Efficiency, names) -> tuple[Efficiency, list[str]]:
+    """Fitted values outside (or pinned on) their physical bounds (`EFFICIENCY_BOUNDS`), clamped,
+    with one note each: the fit wanted a value no hardware has, so the data deserve a second look."""
+    notes, fixed = [], {}
+    for name in names:
+        lo, hi = efficiency_bounds(name)
+        v = getattr(eff, name)
+        if not isinstance(v, (int, float)):
+            continue
+        if v <= lo * (1 + 1e-3) and lo > 0 or v >= hi * (1 - 1e-3):
+            bound = lo if v <= lo * (1 + 1e-3) else hi
+            fixed[name] = bound
+            side = "floor" if bound == lo else "ceiling"
+            notes.append(f"{name} fitted at {v:.4g}, at or past its physical {side} {bound:g}: clamped to {bound:g}; "
+                         "check that the measurements are per step, in seconds")
+    return (replace(eff, **fixed) if fixed else eff), notes

@@ -67,6 +67,10 @@ class PublishedRow:
 
 def looks_published(path: str | Path) -> bool:
     """Whether a CSV's header is the published-throughput format (else: step times)."""
+    from ..files import probe
+
+    if probe(path) != "file":  # a FIFO would block the read; the CSV reader names what it is
+        return False
     try:
         with open(path, encoding="utf-8-sig", newline="") as f:
             header = f.readline()

@@ -108,8 +108,35 @@ class HardwareError(ParasearchError):
     pass
 
 
-def _num(doc: _yaml.Located, path: tuple, *, positive: bool = True, optional: bool = False) -> Any:
-    """The number at `path`: positive, or (positive=False) non-negative."""
+# Physical bounds of each efficiency parameter: what a file may hold, and what `calibrate` may fit
+# (a fit that lands on a bound is clamped there and says so). Bandwidth fractions may pass 1 a
+# little (caches serve part of the traffic); compute fractions cannot. A kernel inside a CUDA graph
+# still costs a few microseconds (the catalog's assumption, after NVIDIA's CUDA Graphs blog); a fit
+# below half a microsecond means the measurements are not per step, so 0.5 us is the floor.
+EFFICIENCY_BOUNDS: dict[str, tuple[float, float]] = {
+    "gemm_bw": (0.05, 1.5), "gemm_flops": (0.05, 1.0), "gemm_m_half": (0.0, 1e6), "gemm_blend_p": (1.0, 100.0),
+    "grouped_bw": (0.05, 1.5), "grouped_flops": (0.05, 1.0), "grouped_m_half": (0.0, 1e6),
+    "grouped_blend_p": (1.0, 100.0), "attn_decode_bw": (0.05, 1.5), "attn_cta_bytes_per_s": (1e6, 1e13),
+    "attn_prefill_flops": (0.05, 1.0), "attn_prefill_ctas_half": (0.0, 1e7), "elementwise_bw": (0.05, 1.5),
+    "kernel_launch_s": (0.5e-6, 1e-3), "host_dispatch_s": (0.0, 1e-2),
+}
+
+def efficiency_bounds(name: str) -> tuple[float, float]:
+    """The bounds of a parameter, or of the family it refines (`gemm_flops_fp8` is a `gemm_flops`)."""
+    family = max((k for k in EFFICIENCY_BOUNDS if name.startswith(k)), key=len, default=None)
+    return EFFICIENCY_BOUNDS[family] if family else (0.0, math.inf)
+
+
+# What a real GPU or system has, with room to spare: a larger value is a typo (bytes for GB, say).
+_HARDWARE_TOPS = {"hbm_bytes": 1e13, "hbm_bytes_per_s": 1e14, "flops_per_s": 1e18, "sm_count": 100_000,
+                  "domain_gpus": 100_000, "bytes_per_s": 1e13, "latency_s": 1.0, "collective_efficiency": 1.0,
+                  "power_w": 100_000}
+
+
+def _num(doc: _yaml.Located, path: tuple, *, positive: bool = True, optional: bool = False,
+         bounds: tuple[float, float] | None = None, integer: bool = False) -> Any:
+    """The number at `path`: positive, or (positive=False) non-negative, within `bounds` (or the
+    table of what real hardware has), and whole when `integer`."""
     cur: Any = doc.data
     for k in path:
         if not isinstance(cur, dict) or k not in cur:
@@ -119,10 +146,18 @@ def _num(doc: _yaml.Located, path: tuple, *, positive: bool = True, optional: bo
         cur = cur[k]
     if cur is None and optional:
         return None
+    field = ".".join(map(str, path))
     if (isinstance(cur, bool) or not isinstance(cur, (int, float)) or not math.isfinite(cur) or cur < 0
-            or (positive and cur == 0)):
-        raise SpecError(f"must be a {'positive' if positive else 'non-negative'} number, got {cur!r}", file=doc.file,
-                        line=doc.line_of(path), field=".".join(map(str, path)))
+            or (positive and cur == 0) or (integer and cur != int(cur))):
+        kind = "integer" if integer else "number"
+        raise SpecError(f"must be a {'positive' if positive else 'non-negative'} {kind}, got {str(cur)[:40]}",
+                        file=doc.file, line=doc.line_of(path), field=field)
+    last = str(path[-1])
+    top = next((v for k, v in _HARDWARE_TOPS.items() if last.endswith(k)), None)
+    lo, hi = bounds or (0.0, top if top is not None else math.inf)
+    if not lo <= cur <= hi:
+        raise SpecError(f"must be between {lo:g} and {hi:g}, got {cur:g}", file=doc.file, line=doc.line_of(path),
+                        field=field)
     return float(cur)
 
 
@@ -141,8 +176,8 @@ def efficiency_from_mapping(doc: _yaml.Located, base: tuple = ("efficiency",)) -
             raise SpecError(f"unknown efficiency parameter; allowed: {', '.join(sorted(known))}",
                             file=doc.file, line=doc.line_of(base + (key,)), field=".".join(base + (key,)))
         # Ramp constants may be zero (no ramp); every efficiency and rate must be positive.
-        values[key] = str(data[key]) if key == "source" else _num(doc, base + (key,),
-                                                                  positive=not key.endswith("m_half"))
+        values[key] = str(data[key])[:500] if key == "source" else _num(
+            doc, base + (key,), positive="m_half" not in key, bounds=efficiency_bounds(key))
     if values.get("gemm_blend_p", 1.0) < 1 or values.get("grouped_blend_p", 1.0) < 1:
         raise SpecError("blend exponents must be >= 1", file=doc.file, line=doc.line_of(base), field=".".join(base))
     return Efficiency(**values)
@@ -166,8 +201,8 @@ def _from_doc(doc: _yaml.Located) -> Hardware:
         hbm_bytes=_num(doc, ("memory", "hbm_bytes")),
         hbm_bytes_per_s=_num(doc, ("memory", "hbm_bytes_per_s")),
         flops_per_s=flops,
-        sm_count=int(_num(doc, ("compute", "sm_count"))),
-        scale_up_domain_gpus=int(_num(doc, ("scale_up", "domain_gpus"))),
+        sm_count=int(_num(doc, ("compute", "sm_count"), integer=True)),
+        scale_up_domain_gpus=int(_num(doc, ("scale_up", "domain_gpus"), integer=True)),
         scale_up_bytes_per_s=_num(doc, ("scale_up", "bytes_per_s")),
         scale_up_latency_s=_num(doc, ("scale_up", "latency_s")),
         scale_out_bytes_per_s=_num(doc, ("scale_out", "bytes_per_s")),

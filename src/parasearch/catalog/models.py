@@ -15,7 +15,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from ..errors import ParasearchError
+from .. import files
+from ..errors import ParasearchError, SpecError
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,7 @@ class ModelSpec:
     layer_group_index: tuple[int, ...]  # for each layer in order, which group it belongs to
     source: str = ""
     native_weights: str = "bf16"
+    max_context: int | None = None     # max_position_embeddings: the longest sequence the model serves
     extras: dict = field(default_factory=dict, compare=False, hash=False)
 
     @property
@@ -99,15 +101,35 @@ class ModelError(ParasearchError):
     pass
 
 
+MAX_CONFIG_BYTES = 1_000_000  # a Hugging Face config.json is a few kilobytes
+
+# The largest value of each field a real model has, with room to spare (catalog maxima: 126 layers,
+# hidden 16,384, 128 heads, 256 experts, vocabulary 202k, 10M context). A larger value is a typo or
+# an attack, and the cost of the placement rules must not grow with it.
+LIMITS = {
+    "num_hidden_layers": 1024, "hidden_size": 131_072, "num_attention_heads": 2048, "num_key_value_heads": 2048,
+    "head_dim": 4096, "v_head_dim": 4096, "qk_rope_head_dim": 4096, "qk_nope_head_dim": 4096,
+    "q_lora_rank": 65_536, "kv_lora_rank": 65_536, "intermediate_size": 1_048_576,
+    "moe_intermediate_size": 1_048_576, "shared_expert_intermediate_size": 1_048_576,
+    "num_experts": 16_384, "num_local_experts": 16_384, "n_routed_experts": 16_384, "n_shared_experts": 64,
+    "num_experts_per_tok": 16_384, "vocab_size": 16_777_216, "sliding_window": 134_217_728,
+    "max_position_embeddings": 134_217_728, "decoder_sparse_step": 1024, "moe_layer_freq": 1024,
+    "first_k_dense_replace": 1024,
+}
+
+
 def _int(cfg: dict, key: str, where: str, default: Any = ..., minimum: int = 1) -> int:
     if key not in cfg or cfg[key] is None:
         if default is ...:
             raise ModelError(f"{where}: config.json lacks '{key}'", hint="this architecture needs it")
         return default
     v = cfg[key]
+    top = LIMITS.get(key, 16_777_216)
     if (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or int(v) != v
-            or v < minimum or v > 1e9):
-        raise ModelError(f"{where}: '{key}' must be an integer >= {minimum}, got {v!r}")
+            or v < minimum):
+        raise ModelError(f"{where}: '{key}' must be an integer >= {minimum}, got {str(v)[:40]}")
+    if v > top:
+        raise ModelError(f"{where}: '{key}' is {str(v)[:40]}, more than any real model has (at most {top:,})")
     return int(v)
 
 
@@ -115,9 +137,15 @@ def _gqa(cfg: dict, where: str, window: int | None = None) -> Attention:
     heads = _int(cfg, "num_attention_heads", where)
     hidden = _int(cfg, "hidden_size", where)
     kv = _int(cfg, "num_key_value_heads", where, default=heads)
+    if "head_dim" not in cfg or cfg["head_dim"] is None:
+        if hidden < heads:
+            raise ModelError(f"{where}: hidden_size ({hidden}) is smaller than num_attention_heads ({heads})")
+        if hidden % heads:
+            raise ModelError(f"{where}: hidden_size ({hidden}) is not a multiple of num_attention_heads ({heads})",
+                             hint="give head_dim if the heads are not hidden_size / heads wide")
     head_dim = _int(cfg, "head_dim", where, default=hidden // heads)
-    if head_dim < 1:
-        raise ModelError(f"{where}: hidden_size ({hidden}) is smaller than num_attention_heads ({heads})")
+    if kv > heads:
+        raise ModelError(f"{where}: num_key_value_heads ({kv}) exceeds num_attention_heads ({heads})")
     if heads % kv:
         raise ModelError(f"{where}: num_attention_heads ({heads}) is not a multiple of num_key_value_heads ({kv})")
     return Attention("gqa", heads, kv, head_dim, head_dim, window)
@@ -140,11 +168,26 @@ def _parse_llama(cfg, where):  # Llama, Qwen2/2.5, Qwen3, Mistral
     return _dense_layers(cfg, where, _gqa(cfg, where, _sliding(cfg, where)))
 
 
+def _moe(cfg, where, experts_key: str, inter_key: str, **shared) -> FeedForward:
+    experts = _int(cfg, experts_key, where)
+    top_k = _int(cfg, "num_experts_per_tok", where)
+    if top_k > experts:
+        raise ModelError(f"{where}: num_experts_per_tok ({top_k}) exceeds the {experts} experts ({experts_key})")
+    return FeedForward("moe", num_experts=experts, top_k=top_k, expert_intermediate=_int(cfg, inter_key, where),
+                       **shared)
+
+
+def _layer_list(cfg, key: str, where: str, n: int) -> list[int]:
+    """A list of layer indices, each in [0, n)."""
+    v = cfg.get(key) or []
+    if not isinstance(v, list) or any(isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < n for i in v):
+        raise ModelError(f"{where}: '{key}' must be a list of layer indices from 0 to {n - 1}, got {str(v)[:40]}")
+    return v
+
+
 def _parse_mixtral(cfg, where):
     n = _int(cfg, "num_hidden_layers", where)
-    ffn = FeedForward("moe", num_experts=_int(cfg, "num_local_experts", where),
-                      top_k=_int(cfg, "num_experts_per_tok", where),
-                      expert_intermediate=_int(cfg, "intermediate_size", where))
+    ffn = _moe(cfg, where, "num_local_experts", "intermediate_size")
     return [LayerGroup(n, _gqa(cfg, where, _sliding(cfg, where)), ffn)], [0] * n
 
 
@@ -152,12 +195,10 @@ def _parse_qwen_moe(cfg, where):  # Qwen2-MoE, Qwen3-MoE
     n = _int(cfg, "num_hidden_layers", where)
     att = _gqa(cfg, where, _sliding(cfg, where))
     shared = _int(cfg, "shared_expert_intermediate_size", where, default=0, minimum=0)
-    moe = FeedForward("moe", num_experts=_int(cfg, "num_experts", where),
-                      top_k=_int(cfg, "num_experts_per_tok", where),
-                      expert_intermediate=_int(cfg, "moe_intermediate_size", where),
-                      num_shared_experts=1 if shared else 0, shared_intermediate=shared)
+    moe = _moe(cfg, where, "num_experts", "moe_intermediate_size", num_shared_experts=1 if shared else 0,
+               shared_intermediate=shared)
     step = _int(cfg, "decoder_sparse_step", where, default=1)
-    mlp_only = set(cfg.get("mlp_only_layers") or [])
+    mlp_only = set(_layer_list(cfg, "mlp_only_layers", where, n))
     dense_layers = [i for i in range(n) if i in mlp_only or (i + 1) % step]
     groups = [LayerGroup(n - len(dense_layers), att, moe)]
     index = [0] * n
@@ -186,9 +227,8 @@ def _parse_deepseek(cfg, where):  # DeepSeek-V2/V3/R1 (MLA)
         return [LayerGroup(n, att, dense)], [0] * n
     shared = _int(cfg, "n_shared_experts", where, default=0, minimum=0)
     moe_inter = _int(cfg, "moe_intermediate_size", where)
-    moe = FeedForward("moe", num_experts=n_routed, top_k=_int(cfg, "num_experts_per_tok", where),
-                      expert_intermediate=moe_inter, num_shared_experts=shared,
-                      shared_intermediate=shared * moe_inter)
+    moe = _moe(cfg, where, "n_routed_experts", "moe_intermediate_size", num_shared_experts=shared,
+               shared_intermediate=shared * moe_inter)
     index = [1 if (i >= first_dense and i % freq == 0) else 0 for i in range(n)]
     n_moe = sum(index)
     return [LayerGroup(n - n_moe, att, dense), LayerGroup(n_moe, att, moe)], index
@@ -199,10 +239,11 @@ def _parse_gpt_oss(cfg, where):
     window = _int(cfg, "sliding_window", where)
     full = _gqa(cfg, where)
     sliding = _gqa(cfg, where, window)
-    moe = FeedForward("moe", num_experts=_int(cfg, "num_local_experts", where),
-                      top_k=_int(cfg, "num_experts_per_tok", where),
-                      expert_intermediate=_int(cfg, "intermediate_size", where))
+    moe = _moe(cfg, where, "num_local_experts", "intermediate_size")
     types = cfg.get("layer_types") or ["sliding_attention" if i % 2 == 0 else "full_attention" for i in range(n)]
+    kinds = ("sliding_attention", "full_attention")
+    if not isinstance(types, list) or any(t not in kinds for t in types):
+        raise ModelError(f"{where}: layer_types must list {' or '.join(kinds)} for each layer")
     if len(types) != n:
         raise ModelError(f"{where}: layer_types has {len(types)} entries for {n} layers")
     index = [0 if t == "sliding_attention" else 1 for t in types]
@@ -284,7 +325,7 @@ def from_config(cfg: Any, name: str, source: str = "") -> ModelSpec:
     if arch is None:
         arch = _MODEL_TYPES.get(str(cfg.get("model_type", "")))
     if arch is None:
-        got = ", ".join(map(str, archs)) or f"model_type={cfg.get('model_type')!r}"
+        got = (", ".join(map(str, archs[:4])) or f"model_type={cfg.get('model_type')!r}")[:120]
         raise ModelError(f"{where}: architecture {got} cannot be modelled",
                          hint="supported: " + ", ".join(SUPPORTED_ARCHITECTURES))
     try:
@@ -302,6 +343,7 @@ def from_config(cfg: Any, name: str, source: str = "") -> ModelSpec:
         layer_group_index=tuple(index),
         source=source,
         native_weights=checkpoint_weights(cfg) or "bf16",
+        max_context=_int(cfg, "max_position_embeddings", where, default=None),
         extras={"architecture": arch},
     )
 
@@ -362,8 +404,11 @@ def load_model(name_or_path: str | Path) -> ModelSpec:
     config.json that `huggingface_hub` has cached, or downloads it. A quantized checkpoint's weight
     format comes from its `quantization_config`, else from its name (`-FP8`, `-FP4`, `-AWQ`)."""
     text = str(name_or_path)
+    if not text.strip() or len(text) > files.MAX_NAME_CHARS or "\x00" in text:
+        raise ModelError(f"'{files.short(text)}' is not a model name or a path",
+                         hint="give a catalog name or a path to a config.json")
     path = Path(text)
-    if not path.exists() and path.suffix != ".json":
+    if not files.exists(path) and path.suffix != ".json":
         alias = catalog_alias(text)
         if alias:
             spec = _catalog(alias)
@@ -376,19 +421,17 @@ def load_model(name_or_path: str | Path) -> ModelSpec:
             spec = from_config(cfg, text, source=source)
             named = quantization_in_name(text)
             return replace(spec, native_weights=named) if named and checkpoint_weights(cfg) is None else spec
-    looks_like_path = path.suffix == ".json" or "/" in text or path.exists()
+    looks_like_path = path.suffix == ".json" or "/" in text or files.exists(path)
     if not looks_like_path:
         key = text.lower()
         if key not in catalog_names():
-            raise ModelError(f"unknown model '{text}'",
+            raise ModelError(f"unknown model '{files.short(text)}'",
                              hint="catalog: " + ", ".join(catalog_names()) + "; a Hugging Face id (org/name); "
                                   "or a path to a config.json")
         return _catalog(key)
-    if path.is_dir():
+    if files.probe(path) == "dir":
         path = path / "config.json"
-    if not path.exists():
-        raise ModelError(f"{path}: no such file", hint="give a catalog name, a Hugging Face id or a path to a config.json")
-    return from_config(read_config(path), _stem(path), source=str(path))
+    return from_config(read_config(path), _stem(path), source=files.short(str(path)))
 
 
 def _stem(path: Path) -> str:
@@ -396,14 +439,11 @@ def _stem(path: Path) -> str:
 
 
 def read_config(path: Path) -> Any:
-    """A config.json's JSON, with one-line errors."""
+    """A config.json's JSON: a regular file of bounded size, with one-line errors."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
-        raise ModelError(f"{path}: not a text file") from None
-    except json.JSONDecodeError as exc:
-        raise ModelError(f"{path}:{exc.lineno}: malformed config.json: {exc.msg}") from None
-    except RecursionError:
-        raise ModelError(f"{path}: malformed config.json: nested too deeply") from None
-    except OSError as exc:
-        raise ModelError(f"{path}: cannot read: {exc.strerror}") from None
+        return files.parse_json(files.read_text(path, limit=MAX_CONFIG_BYTES, what="a config.json"), str(path),
+                                "config.json")
+    except SpecError as exc:
+        where = f"{exc.file}:{exc.line}" if exc.line else exc.file
+        raise ModelError(f"{where}: {exc.message}",
+                         hint=exc.hint and "give a catalog name, a Hugging Face id or a path to a config.json") from None

@@ -26,7 +26,7 @@ def _width(stream) -> int | None:
 
 
 out = Console(width=_width(sys.stdout))
-err = Console(stderr=True, width=_width(sys.stderr))
+err = Console(stderr=True, width=_width(sys.stderr), soft_wrap=True)  # a note is one line, whatever the width
 
 
 def load_inputs(model: str, hardware: str, engine: str, calibration: str | None):
@@ -40,6 +40,29 @@ def load_inputs(model: str, hardware: str, engine: str, calibration: str | None)
     if note:
         err.print(f"note: {note}")
     return load_model(model), apply_profile(load_hardware(hardware), calibration), load_engine(engine)
+
+
+def precision_notes(hardware, weights) -> None:
+    """One stderr note per GPU that lacks tensor cores for the weight format: the oracle runs its
+    GEMMs at the next wider precision with the weights stored narrow, which is weight-only
+    quantization, as vLLM's Marlin kernels run FP8 and FP4 checkpoints on Ampere."""
+    seen = set()
+    for hw, fmt in ((h, w) for h in hardware for w in weights):
+        if fmt in ("bf16", "int4") or hw.flops_per_s.get(fmt) or (hw.name, fmt) in seen:  # int4: W4A16 by design
+            continue
+        seen.add((hw.name, fmt))
+        wider = next(p for p in ("fp8", "bf16") if WEIGHT_FORMATS.index(p) < WEIGHT_FORMATS.index(fmt)
+                     and hw.flops_per_s.get(p)) if fmt == "fp4" else "bf16"
+        err.print(f"note: {hw.name} has no {fmt.upper()} tensor cores: {fmt} weights are modelled as weight-only "
+                  f"quantization ({fmt} weights, {wider} GEMMs), as vLLM's Marlin kernels run such checkpoints "
+                  "on GPUs without them (Ampere)")
+
+
+def check_context(model: ModelSpec, tokens: float, what: str) -> None:
+    """Refuse a sequence longer than the model's context window (max_position_embeddings)."""
+    if model.max_context and tokens > model.max_context:
+        raise ParasearchError(f"{what} is {tokens:,.0f} tokens, beyond {model.name}'s maximum context of "
+                              f"{model.max_context:,} tokens (max_position_embeddings)")
 
 
 def check_format(kind: str, value: str) -> str:

@@ -9,12 +9,13 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from ..errors import ParasearchError
+from ..errors import ParasearchError, SpecError
 from ._common import err, out, print_json, write_file
 
 
@@ -54,10 +55,10 @@ def calibrate(
 
 
 def _gpu_fit(file: str, hardware: str, output: str, engine: str, start: str | None, as_json: bool) -> None:
-    from ..calibration.fit import fit_kernels, fit_whole_model  # scipy: only when fitting
+    from ..calibration.fit import MAX_FIT_ERROR, clamp_to_bounds, fit_kernels, fit_whole_model  # scipy: lazy
     from ..calibration.measurements import read_kernels
     from ..calibration.profile import apply_profile, save_profile
-    from ..calibration.whole_model import estimate_rows, load_row_inputs, read_rows
+    from ..calibration.whole_model import load_row_inputs, read_rows, row_estimator
     from ..catalog.engines import load_engine
     from ..catalog.hardware import load_hardware
 
@@ -70,9 +71,10 @@ def _gpu_fit(file: str, hardware: str, output: str, engine: str, start: str | No
         import numpy as np
 
         measured = np.array([r.step_time_s for r in rows])
+        estimate = row_estimator(rows, models, file)
 
         def predict(h):
-            return estimate_rows(rows, models, {hw.name: h}, engines, file)
+            return estimate({hw.name: h}, engines)
 
         eff, errors = fit_whole_model(hw, predict, measured, source=f"whole-model fit to {Path(file).name}")
     else:
@@ -81,6 +83,15 @@ def _gpu_fit(file: str, hardware: str, output: str, engine: str, start: str | No
         if not errors and not measured.copy_bytes_per_s:
             raise ParasearchError(f"{file} holds no kernel family with enough rows to fit",
                                   hint="gemm and moe_expert_ffn need 5 rows, attention_decode 3, attention_prefill 2")
+    bad = {k: v for k, v in errors.items() if k != "whole_model_before" and not v <= MAX_FIT_ERROR}
+    if bad:
+        k, v = max(bad.items(), key=lambda kv: kv[1] if kv[1] == kv[1] else float("inf"))
+        raise SpecError(f"the oracle cannot follow these measurements: median error {v:.0%} for {k} after the fit; "
+                        "no profile written", file=file, hint="check that times are in seconds and shapes are right")
+    changed = [f.name for f in fields(eff) if f.name != "source" and getattr(eff, f.name) != getattr(hw.efficiency, f.name)]
+    eff, notes = clamp_to_bounds(eff, changed)
+    for n in notes:
+        err.print(f"note: {n}")
     write_file(output, "the profile", lambda path: save_profile(path, hw.name, eff, errors))
     if as_json:
         from dataclasses import asdict

@@ -8,7 +8,8 @@ import typer
 
 from ..defaults import KV_CACHE
 from ..errors import ParasearchError
-from ._common import check_format, fmt_bytes, fmt_s, load_inputs, out, positive, precision_note, print_json
+from ._common import (check_context, check_format, fmt_bytes, fmt_s, load_inputs, out, positive, precision_note,
+                      precision_notes, print_json)
 
 PHASES = ("decode", "prefill")
 
@@ -64,7 +65,12 @@ def estimate(
     m, hw, eng = load_inputs(model, hardware, engine, calibration)
     prec = Precision(weights or m.native_weights, kv_cache)
     precision_note(m, prec.weights)
+    if serving:
+        check_context(m, input_tokens + output_tokens, "--input-tokens + --output-tokens")
+    else:
+        check_context(m, context, f"--context ({phase})")
     check_placement(m, tp, pp, ep, dp, attn_dp)
+    precision_notes([hw], [prec.weights])
     layout = Layout.of(tp, pp, ep, dp, attn_dp)
     if serving:
         if max_batch is None:

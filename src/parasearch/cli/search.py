@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 
 from ..errors import InfeasibleError, ParasearchError
-from ._common import check_format, err, out, positive, precision_note, print_json, write_file
+from ._common import check_format, err, out, positive, precision_note, precision_notes, print_json, write_file
 
 RANKS = ("cluster", "per-gpu")
 
@@ -43,7 +43,8 @@ def search(
     trials: Optional[int] = typer.Option(None, help="Optuna: finished trials the study should hold."),
     seed: Optional[int] = typer.Option(None, help="Optuna: sampler seed."),
     sampler: Optional[str] = typer.Option(None, help="Optuna: nsga2 or tpe."),
-    storage: Optional[str] = typer.Option(None, help="Optuna: journal file path or RDB URL (sqlite:///x.db, postgresql://...)."),
+    storage: Optional[str] = typer.Option(None, help="Optuna: journal file path or RDB URL (sqlite:///x.db, "
+                                          "postgresql://...); default: $PARASEARCH_STORAGE."),
     study: Optional[str] = typer.Option(None, help="Optuna: study name, to resume or to share between workers."),
     time_limit: Optional[float] = typer.Option(None, "--time-limit", help="ILP: solver time limit in seconds."),
     solver: Optional[str] = typer.Option(None, help="ILP: cbc (bundled with PuLP) or highs."),
@@ -59,11 +60,22 @@ def search(
 
     The problem is a file, or flags: parasearch search -m llama-3.1-70b -H h100-sxm --input-tokens 128
     --output-tokens 2048 (a file and problem flags together are refused)."""
+    import os
+
     from ..search import METHODS, run_search
+    from ..search.storage import ENV
+    from ..spec._schema import SEED_MAX, STUDY_NAME, STUDY_NAME_RULE
 
     positive("--trials", trials)
     positive("--time-limit", time_limit, integer=False)
     positive("--top", top)
+    if time_limit is not None and time_limit > 86_400:
+        raise ParasearchError(f"--time-limit must be at most 86,400 s (a day), got {time_limit:g}")
+    if seed is not None and not 0 <= seed <= SEED_MAX:
+        raise ParasearchError(f"--seed must be an integer from 0 to {SEED_MAX:,}, got {str(seed)[:40]}")
+    if study is not None and not STUDY_NAME.match(study):
+        raise ParasearchError(f"--study: {STUDY_NAME_RULE}; got {study[:40]!r}")
+    storage = storage or os.environ.get(ENV) or None
     if method is not None and method not in METHODS:
         raise ParasearchError(f"--method {method!r} is not a method", hint="allowed: " + ", ".join(METHODS))
     if sampler is not None and sampler not in ("nsga2", "tpe"):
@@ -79,6 +91,7 @@ def search(
     problem = _load(problem_file, {k: v for k, v in flags.items() if v is not None}, overrides)
     for note in problem.extras.get("notes", []):
         err.print(f"note: {note}")
+    precision_notes([q.hardware for q in problem.pools], [problem.precision.weights])
     from dataclasses import replace
     if time_limit or solver:
         problem = replace(problem, ilp=replace(problem.ilp, time_limit_s=time_limit or problem.ilp.time_limit_s,
@@ -87,12 +100,20 @@ def search(
         problem = replace(problem, ranking=rank)
     precision_note(problem.model, problem.precision.weights)
     result = run_search(problem, method or problem.method)
+    _warn_ignored(result.method, {"--trials": trials, "--seed": seed, "--sampler": sampler, "--storage": storage,
+                                  "--study": study, "--time-limit": time_limit, "--solver": solver})
     if getattr(result, "plan", None) is not None:
         from ..report.plan import plan_outputs
         plan_outputs(problem, result, as_json=as_json, csv_file=csv_file, plot=plot, console=out, err=err)
         return
     from ..report.rows import result_dict
     res = result_dict(problem, result)
+    if not res["pareto"] and result.method == "optuna":
+        info = result.info
+        raise InfeasibleError(
+            f"optuna found no feasible placement: {info['trials']} trials evaluated {result.evaluated} distinct "
+            f"placements of {info['space_size']:,}, and none meets memory, the SLOs and the rate",
+            hint=f"run --method exhaustive (all {info['space_size']:,} placements) or raise --trials")
     if not res["pareto"]:
         from ..search.explain import explain_infeasible
         raise InfeasibleError("nothing fits: " + explain_infeasible(problem, result.evaluation))
@@ -166,6 +187,20 @@ def problem_from_flags(flags: dict, overrides: dict | None = None):
         field = tuple((exc.field or "").split("."))
         flag = next((f for f, path in PROBLEM_FLAGS.items() if path == field[:len(path)]), None)
         raise ParasearchError(f"{flag}: {exc.message}" if flag else exc.message, hint=exc.hint) from None
+
+
+_OPTIONS_OF = {"optuna": ("--trials", "--seed", "--sampler", "--storage", "--study"),
+               "ilp": ("--time-limit", "--solver")}
+
+
+def _warn_ignored(method: str, given: dict) -> None:
+    """Options of another method than the one that ran do nothing: say so rather than let a
+    user believe a --trials or a --storage took effect."""
+    own = _OPTIONS_OF.get(method, ())
+    unused = [k for k, v in given.items() if v is not None and k not in own]
+    if unused:
+        verb = "does not apply" if len(unused) == 1 else "do not apply"
+        err.print(f"note: {', '.join(unused)} {verb} to the {method} method; ignored")
 
 
 def _write_csv(path: str, rows: list[dict]) -> None:

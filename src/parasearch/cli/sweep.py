@@ -9,7 +9,7 @@ import typer
 
 from ..defaults import KV_CACHE, MAX_BATCH
 from ..errors import ParasearchError
-from ._common import check_format, err, load_inputs, out, positive, print_json, write_file
+from ._common import check_format, err, load_inputs, out, positive, precision_notes, print_json, write_file
 
 
 def sweep(
@@ -34,6 +34,10 @@ def sweep(
 
     for name, v in (("--nodes", nodes), ("--gpus-per-node", gpus_per_node), ("--max-batch", max_batch)):
         positive(name, v)
+    from ..spec._schema import MAX_CLUSTER_GPUS
+    if nodes * gpus_per_node > MAX_CLUSTER_GPUS:
+        raise ParasearchError(f"--nodes x --gpus-per-node is {nodes * gpus_per_node:,} GPUs, more than any cluster "
+                              f"has (at most {MAX_CLUSTER_GPUS:,})")
     if weights:
         check_format("weights", weights)
     check_format("kv_cache", kv_cache)
@@ -42,9 +46,9 @@ def sweep(
     for w in wl_list:
         if w not in WORKLOADS:
             raise ParasearchError(f"unknown workload {w!r}", hint="allowed: " + ", ".join(WORKLOADS))
-    _, hw, eng = load_inputs(model_list[0], hardware, engine, calibration)
-    for m in model_list[1:]:
-        load_model(m)  # fail early, one line, on an unknown model
+    first, hw, eng = load_inputs(model_list[0], hardware, engine, calibration)
+    natives = [first.native_weights] + [load_model(m).native_weights for m in model_list[1:]]  # fail early
+    precision_notes([hw], [weights] if weights else sorted(set(natives)))
     points = run_sweep(hw, eng, nodes=nodes, gpus_per_node=gpus_per_node, models=model_list, workloads=wl_list,
                        max_batch=max_batch, weights=weights, kv_cache=kv_cache)
     findings = evaluate_findings(points)

@@ -18,6 +18,8 @@ from ._common import err, fmt_s, out, print_json, write_file
 
 SPLITS = ("all", "fit", "check", "skip")
 
+MAX_TABLE_ROWS = 200
+
 
 def validate(
     files: list[str] = typer.Argument(..., metavar="FILE...",
@@ -69,11 +71,13 @@ def validate(
 
 
 def is_bench_result(path: str) -> bool:
-    """A folder, or a .json/.jsonl file: benchmark results (CSV files are the other formats)."""
+    """A folder, or a .json/.jsonl file: benchmark results (CSV files are the other formats).
+
+    A folder named *.csv is read as a CSV so that the user hears it is a directory."""
     from pathlib import Path
 
     p = Path(path)
-    return p.is_dir() or p.suffix in (".json", ".jsonl")
+    return p.suffix in (".json", ".jsonl") or (p.is_dir() and p.suffix != ".csv")
 
 
 def bench_rows(files: list[str], plan: str | None, engine: str | None):
@@ -189,14 +193,20 @@ def _steps(file: str, engine: str, calibration: str | None, as_json: bool) -> No
                               "estimated_s": float(e), "pct_error": float(p)}
                              for r, e, p in zip(rows, est, pct)], **summary})
         return
+    shown = np.arange(len(rows))
+    if len(rows) > MAX_TABLE_ROWS:  # a terminal cannot show them all; the largest errors matter most
+        shown = np.sort(np.argsort(-np.abs(pct), kind="stable")[:MAX_TABLE_ROWS])
     t = Table(title=f"validate {file}", title_justify="left")
     for col in ("hardware", "model", "phase", "batch", "context", "placement", "measured", "estimated", "error"):
         t.add_column(col, justify="right" if col not in ("hardware", "model", "phase") else "left")
-    for r, e, p in zip(rows, est, pct):
+    for i in shown:
+        r, e, p = rows[i], est[i], pct[i]
         color = "green" if abs(p) <= 10 else ("yellow" if abs(p) <= 25 else "red")
         t.add_row(r.hardware, r.model, r.phase, str(r.batch), str(r.context), f"tp{r.tp} pp{r.pp} ep{r.ep}",
                   fmt_s(r.step_time_s), fmt_s(float(e)), f"[{color}]{p:+.1f}%[/]")
     out.print(t)
+    if len(shown) < len(rows):
+        out.print(f"(the {len(shown)} rows with the largest errors of {len(rows):,}; --json lists every row)")
     out.print(f"median |error| {summary['median_abs_pct_error']:.1f}%   max |error| {summary['max_abs_pct_error']:.1f}%"
               f"   mean error {summary['mean_pct_error']:+.1f}%  ({len(rows)} rows)")
 

@@ -4,16 +4,23 @@ Trials sample the parallel degrees and the batch cap as categorical parameters; 
 space does not contain is infeasible by constraint. Feasibility (memory, SLOs, arrival rate) is
 reported through `trial.set_constraint`, so the sampler ranks near-misses above far misses. A
 placement already evaluated (by this process, an earlier run, or another worker on the same
-storage) is not evaluated again. Several processes given the same `--storage` and `--study`
-cooperate on one study, Optuna's documented distributed pattern; each stops once the study
-holds the requested number of finished trials.
+storage), or being evaluated by another worker right now, is pruned instead of evaluated again.
+Several processes given the same `--storage` and `--study` cooperate on one study, Optuna's
+documented distributed pattern; each stops once the study holds the requested number of COMPLETE
+trials. Workers run their own ask/tell loop rather than `study.optimize`, so that a trial another
+worker finished first, or a busy database, never ends a worker.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import secrets
+import socket
 import sys
 import time
+import warnings
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -24,35 +31,25 @@ from ..space.enumerate import Space
 from ..spec.problem import Problem
 from .evaluate import OBJECTIVES, evaluate
 from .result import SearchResult, front_of
+from .storage import mask_url, open_storage
 
-def _storage(url: str | None):
-    import optuna
-
-    if not url:
-        return None
-    if "://" in url:
-        try:
-            return optuna.storages.RDBStorage(url, heartbeat_interval=30, grace_period=120)
-        except ImportError as exc:
-            raise ParasearchError(f"storage {url!r} needs a database driver: {exc}",
-                                  hint="pip install 'parasearch[postgres]' for PostgreSQL") from None
-        except Exception as exc:  # sqlalchemy errors: bad URL, server down, auth
-            raise ParasearchError(f"cannot open storage {url!r}: {str(exc).splitlines()[0]}") from None
-    from optuna.storages.journal import JournalFileBackend
-
-    try:
-        return optuna.storages.JournalStorage(JournalFileBackend(url))
-    except OSError as exc:
-        raise ParasearchError(f"cannot open journal file {url!r}: {exc.strerror}") from None
+# An evaluation takes milliseconds: a trial RUNNING for this long lost its worker (killed, or its
+# machine gone) and no longer holds its placement.
+ABANDONED_AFTER_S = 60.0
+STORAGE_RETRIES = 8
 
 
-def _sampler(problem: Problem):
+def _sampler(problem: Problem, seed: int):
     import optuna
 
     o = problem.optuna
     if o.sampler == "tpe":
-        return optuna.samplers.TPESampler(seed=o.seed, multivariate=True, group=True)
-    return optuna.samplers.NSGAIISampler(seed=o.seed, population_size=o.population)
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True)
+    return optuna.samplers.NSGAIISampler(seed=seed, population_size=o.population)
+
+
+def default_study_name(problem: Problem) -> str:
+    return "parasearch-" + (re.sub(r"[^A-Za-z0-9._-]+", "-", problem.name).strip("-.")[:100] or "study")
 
 
 def _shape_name(tp: int, pp: int, ep: int, adp: bool) -> str:
@@ -62,10 +59,10 @@ def _shape_name(tp: int, pp: int, ep: int, adp: bool) -> str:
 class _Objective:
     """Samples a replica shape (a valid (tp, pp, ep, attn_dp)), a batch cap and, with an arrival
     rate, a replica count: every sample is a placement of the space, none is wasted on an invalid
-    combination. A placement seen before is pruned instead of evaluated again, so `trials` counts
-    distinct placements."""
+    combination. A placement complete in the study, or claimed by a live trial of another worker,
+    is pruned instead of evaluated again, so COMPLETE trials are distinct placements."""
 
-    def __init__(self, problem: Problem, space: Space) -> None:
+    def __init__(self, problem: Problem, space: Space, shared: bool = False) -> None:
         self.problem = problem
         self.space = space
         lay = space.layout
@@ -91,8 +88,10 @@ class _Objective:
         self.seen: set[tuple] = set()
         self.evaluations = 0
         self.duplicates_in_a_row = 0
-        self.worker = f"{os.uname().nodename}:{os.getpid()}"
-        self.shared = problem.optuna.storage is not None  # other processes may add trials
+        self.worker = f"{socket.gethostname()}:{os.getpid()}"
+        self.shared = shared  # other processes may add trials
+        self.exhausted = False
+        self.complete_in_study: int | None = None  # as of the last check against the study
 
     def params(self, trial) -> tuple:
         shape = trial.suggest_categorical("shape", self.choices["shape"]) if len(self.choices["shape"]) > 1 \
@@ -108,18 +107,36 @@ class _Objective:
         tp, pp, ep, adp = self.shapes[shape]
         return (tp, pp, ep, dp, adp, int(mb))
 
-    def _known(self, study, key: tuple) -> bool:
+    def _taken(self, trial, key: tuple) -> bool:
+        """Whether another trial holds `key`: COMPLETE, or RUNNING and claimed (past this check),
+        or RUNNING unclaimed with a lower number (two workers that drew one placement at the same
+        moment: the earlier trial wins). This trial registers its placement first, so of two
+        workers checking at once at least one sees the other; it claims the placement by writing
+        its worker (one journal write or commit fewer per trial than a separate flag)."""
+        import optuna
+
         if key in self.seen:
             return True
         if not self.shared:
             return False  # an in-memory study has no other writer: `seen` is complete
-        import optuna
-
-        for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+        trial.set_user_attr("placement", list(key))
+        states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.RUNNING)
+        taken = False
+        current = trial.study.get_trials(deepcopy=False, states=states)
+        self.complete_in_study = sum(t.state == optuna.trial.TrialState.COMPLETE for t in current)
+        for t in current:
             placement = t.user_attrs.get("placement")
-            if placement is not None:
-                self.seen.add(tuple(placement))
-        return key in self.seen
+            if placement is None or t.number == trial.number:
+                continue
+            p = tuple(placement)
+            if t.state == optuna.trial.TrialState.COMPLETE:
+                self.seen.add(p)
+                taken = taken or p == key
+            elif p == key and not abandoned(t) and ("worker" in t.user_attrs or t.number < trial.number):
+                taken = True
+        if not taken:
+            trial.set_user_attr("worker", self.worker)  # the claim
+        return taken
 
     def evaluate(self, key: tuple) -> tuple[list[float], dict[str, float]]:
         tp, pp, ep, dp, adp, mb = key
@@ -151,19 +168,51 @@ class _Objective:
         import optuna
 
         key = self.params(trial)
-        if self._known(trial.study, key):
+        if self._taken(trial, key):
             self.duplicates_in_a_row += 1
             if len(self.seen) >= len(self.valid) or self.duplicates_in_a_row > 300:
-                trial.study.stop()  # the space is exhausted, or the sampler has converged
+                self.exhausted = True  # the space is exhausted, or the sampler has converged
             raise optuna.TrialPruned("placement already evaluated")
         self.duplicates_in_a_row = 0
         self.seen.add(key)
-        trial.set_user_attr("placement", list(key))
-        trial.set_user_attr("worker", self.worker)
+        if not self.shared:
+            trial.set_user_attr("placement", list(key))
+            trial.set_user_attr("worker", self.worker)
         values, cons = self.evaluate(key)
         for name, v in cons.items():
             trial.set_constraint(name, v)
         return values
+
+
+def abandoned(t) -> bool:
+    """A RUNNING trial whose worker is gone: a dead process on this machine, or (any machine) no
+    word for ABANDONED_AFTER_S, far longer than an evaluation takes."""
+    host, _, pid = str(t.user_attrs.get("worker", "")).rpartition(":")
+    if host == socket.gethostname() and pid.isdigit() and int(pid) != os.getpid():
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            pass
+    start = t.datetime_start
+    return start is not None and (datetime.now() - start).total_seconds() > ABANDONED_AFTER_S
+
+
+def _fail_abandoned(study) -> int:
+    """Mark the RUNNING trials of dead workers FAIL, so that counts are honest and their
+    placements are free again. Returns how many."""
+    import optuna
+
+    n = 0
+    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        if abandoned(t):
+            try:
+                study.tell(t.number, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)
+                n += 1
+            except Exception:  # another worker got there first
+                pass
+    return n
 
 
 def _warm_starts(obj: _Objective) -> list[dict[str, Any]]:
@@ -188,57 +237,57 @@ def _warm_starts(obj: _Objective) -> list[dict[str, Any]]:
     return out
 
 
+def _transient(exc: BaseException) -> bool:
+    """A database that is busy or briefly unreachable, or a trial another worker finished first."""
+    names = {c.__name__ for c in type(exc).__mro__}
+    return bool(names & {"OperationalError", "UpdateFinishedTrialError", "DBAPIError"})
+
+
 def optuna_search(problem: Problem, space: Space, *, progress: bool = True) -> SearchResult:
     import optuna
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    import warnings
-
-    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
     o = problem.optuna
     t0 = time.perf_counter()
     if len(space) == 0:
         raise ParasearchError("the placement space is empty")
-    obj = _Objective(problem, space)
+    storage = open_storage(o.storage) if o.storage else None
+    shared = storage is not None
+    # Workers sharing a study must not draw the same sequence: without an explicit seed each gets its own.
+    seed = o.seed if o.seed is not None else (secrets.randbits(32) if shared else 0)
+    obj = _Objective(problem, space, shared)
     directions = ["maximize" if OBJECTIVES[k][1] > 0 else "minimize" for k in problem.objectives]
-    storage = _storage(o.storage)
-    name = o.study or f"parasearch-{problem.name}"
-    sampler = _sampler(problem)
-    try:
-        study = optuna.create_study(storage=storage, study_name=name, directions=directions,
-                                    sampler=sampler, load_if_exists=True)
-    except ValueError as exc:
-        raise ParasearchError(f"study {name!r}: {exc}",
-                              hint="a resumed study must keep the same objectives") from None
-    done = lambda: len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))  # noqa: E731
-    resumed = done()
-    if resumed == 0:
-        for params in _warm_starts(obj):
-            study.enqueue_trial(params, skip_if_exists=True)
-    remaining = max(o.trials - resumed, 0)
-    callbacks = [optuna.study.MaxTrialsCallback(o.trials, states=(optuna.trial.TrialState.COMPLETE,))]
-    bar = None
-    if progress and remaining >= 50 and sys.stderr.isatty():
-        from rich.progress import Progress
+    name = o.study or default_study_name(problem)
+    shown = mask_url(o.storage) if o.storage else "in-memory"
+    with warnings.catch_warnings():
+        # Two workers on one trial (SQLite pops a queued trial twice) set its constraints twice; harmless.
+        warnings.simplefilter("ignore")
+        study = _open_study(optuna, storage, name, directions, _sampler(problem, seed), shown)
+        done = lambda: len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))  # noqa: E731
+        failed_before = _fail_abandoned(study) if shared else 0
+        resumed = done()
+        remaining = max(o.trials - resumed, 0)
+        if not study.get_trials(deepcopy=False):
+            for params in _warm_starts(obj)[:remaining]:
+                study.enqueue_trial(params, skip_if_exists=True)
+        bar = task = None
+        if progress and remaining >= 50 and sys.stderr.isatty():
+            from rich.progress import Progress
 
-        bar = Progress(transient=True, console=None)
-        task = bar.add_task(f"optuna {o.sampler}", total=o.trials, completed=resumed)
-        bar.start()
-        callbacks.append(lambda s, t: bar.update(task, completed=done()))
-    try:
-        if remaining:
-            # Duplicates are pruned, not finished: allow enough attempts to reach `trials` distinct
-            # placements; the objective stops the study when the space is exhausted.
-            study.optimize(obj, n_trials=remaining * 20, callbacks=callbacks, catch=())
-    except ValueError as exc:
-        if "dynamic value space" in str(exc) or "distribution" in str(exc).lower():
-            raise ParasearchError(f"study {name!r} was created with a different search space",
-                                  hint="keep the problem's search limits, or start a new --study") from None
-        raise
-    finally:
-        if bar:
-            bar.stop()
-    trials = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+            bar = Progress(transient=True, console=None)
+            task = bar.add_task(f"optuna {o.sampler}", total=o.trials, completed=resumed)
+            bar.start()
+        try:
+            _run(optuna, study, obj, o.trials, remaining, done, lambda n: bar and bar.update(task, completed=n))
+        except ValueError as exc:
+            if "dynamic value space" in str(exc) or "distribution" in str(exc).lower():
+                raise ParasearchError(f"study {name!r} was created with a different search space",
+                                      hint="keep the problem's search limits, or start a new --study") from None
+            raise
+        finally:
+            if bar:
+                bar.stop()
+        trials = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     keys = sorted({tuple(t.user_attrs["placement"]) for t in trials if "placement" in t.user_attrs}
                   & obj.valid)
     if not keys:
@@ -248,9 +297,69 @@ def optuna_search(problem: Problem, space: Space, *, progress: bool = True) -> S
     ev = evaluate(problem, sp)
     front = front_of(problem, ev)
     workers = sorted({t.user_attrs.get("worker", "?") for t in trials})
-    info = {"study": name, "storage": o.storage or "in-memory", "trials": len(trials), "resumed_from": resumed,
-            "sampler": o.sampler, "seed": o.seed, "workers": workers, "space_size": len(space),
-            "evaluated_here": obj.evaluations}
+    info = {"study": name, "storage": shown, "trials": len(trials), "resumed_from": resumed,
+            "sampler": o.sampler, "seed": seed, "workers": workers, "space_size": len(space),
+            "evaluated_here": obj.evaluations, "abandoned_trials_failed": failed_before}
     notes = [f"{len(trials)} finished trials ({resumed} before this run), {len(keys)} distinct valid placements "
              f"of {len(space)}"]
     return SearchResult("optuna", ev, front, len(keys), time.perf_counter() - t0, notes, info)
+
+
+def _open_study(optuna, storage, name: str, directions: list[str], sampler, shown: str):
+    for attempt in range(STORAGE_RETRIES):
+        try:
+            return optuna.create_study(storage=storage, study_name=name, directions=directions, sampler=sampler,
+                                       load_if_exists=True)
+        except ValueError as exc:
+            raise ParasearchError(f"study {name!r}: {exc}",
+                                  hint="a resumed study must keep the same objectives") from None
+        except Exception as exc:
+            if not _transient(exc) and "UNIQUE constraint" not in str(exc) and "duplicate key" not in str(exc):
+                raise ParasearchError(f"cannot open study {name!r} in {shown}: {str(exc).splitlines()[0][:200]}") \
+                    from None
+            time.sleep(0.05 * 2 ** attempt)  # another worker is creating the same study
+    raise ParasearchError(f"cannot open study {name!r} in {shown}: the storage stayed busy")
+
+
+def _run(optuna, study, obj: _Objective, target: int, remaining: int, done, report) -> None:
+    """Ask/tell until the study holds `target` COMPLETE trials. Duplicates are pruned, not
+    finished, so allow enough attempts to reach `target` distinct placements; the objective
+    flags when the space is exhausted or the sampler has converged."""
+    state = optuna.trial.TrialState
+    attempts, limit, busy = 0, remaining * 20 + 100, 0
+    while remaining > 0 and attempts < limit and not obj.exhausted:
+        attempts += 1
+        trial = None
+        try:
+            trial = study.ask()
+            obj.complete_in_study = None
+            try:
+                values = obj(trial)
+            except optuna.TrialPruned:
+                study.tell(trial, state=state.PRUNED, skip_if_finished=True)
+                finished = 0
+            else:
+                study.tell(trial, values, skip_if_finished=True)
+                finished = 1
+            busy = 0
+        except Exception as exc:
+            if not _transient(exc) or busy >= STORAGE_RETRIES:
+                if trial is not None:
+                    _tell_quietly(study, trial, state.FAIL)
+                raise
+            busy += 1  # the database is busy, or another worker finished this trial: back off and go on
+            if trial is not None:
+                _tell_quietly(study, trial, state.FAIL)
+            time.sleep(0.02 * 2 ** busy)
+            continue
+        # The check against the study just counted its COMPLETE trials: spare the storage a second read.
+        n = obj.complete_in_study + finished if obj.complete_in_study is not None else done()
+        report(n)
+        remaining = target - n
+
+
+def _tell_quietly(study, trial, state) -> None:
+    try:
+        study.tell(trial, state=state, skip_if_finished=True)
+    except Exception:
+        pass

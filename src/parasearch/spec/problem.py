@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
+from .. import files
 from ..catalog import _yaml
 from ..catalog.engines import Engine, load_engine, resolve_name
 from ..catalog.hardware import Hardware, load_hardware
@@ -67,7 +69,7 @@ class SearchLimits:
 @dataclass(frozen=True)
 class OptunaOptions:
     trials: int = 300
-    seed: int = 0
+    seed: int | None = None       # None: 0 for an in-memory study, a fresh one per worker on shared storage
     sampler: str = "nsga2"
     population: int = 40
     storage: str | None = None
@@ -276,7 +278,7 @@ def problem_from_doc(doc: _yaml.Located, base_dir: Path | None = None, overrides
 
     def resolve(path: str) -> str:
         q = Path(path)
-        return str(q if q.is_absolute() or q.exists() else base_dir / q)
+        return str(q if q.is_absolute() or files.exists(q) else base_dir / q)
 
     def model_ref(text: str) -> str:
         """A config.json path is read relative to the problem file; `org/name` is a path only if
@@ -333,6 +335,8 @@ def problem_from_doc(doc: _yaml.Located, base_dir: Path | None = None, overrides
     if s.ep and any(v > 1 for v in s.ep) and not model.is_moe:
         raise SpecError(f"{model.name} is dense: expert parallelism needs a mixture-of-experts model",
                         file=doc.file, line=doc.line_of(("search", "ep")), field="search.ep")
+    _check_limits(doc, s, model)
+    _check_context(doc, model, wl, p.workload.output_tokens)
     if profile and profile[0] and all(q.hardware.name != profile[0] for q in pools):
         raise SpecError(f"the calibration profile was fitted for '{profile[0]}', which no pool uses",
                         file=doc.file, line=doc.line_of(("calibration",)), field="calibration")
@@ -342,6 +346,8 @@ def problem_from_doc(doc: _yaml.Located, base_dir: Path | None = None, overrides
         raise SpecError("the cost objective needs price_per_gpu_hour (at the top level or on every pool)",
                         file=doc.file, line=doc.line_of(where), field=".".join(where))
     opts = dict(p.optuna.model_dump())
+    if opts["storage"] is not None:
+        opts["storage"] = _file_storage(doc, opts["storage"], base_dir)
     opts.update({k: v for k, v in (overrides or {}).items() if k in opts and v is not None})
     return Problem(
         name=p.name or Path(doc.file).stem,
@@ -361,7 +367,7 @@ def problem_from_doc(doc: _yaml.Located, base_dir: Path | None = None, overrides
         file=doc.file,
         declared_pools=c.pools is not None,
         traffic=traffic,
-        extras={"notes": notes},
+        extras={"notes": notes, "lines": {k: doc.line_of(k) for k in (("search",), ("cluster",), ("workload",))}},
     )
 
 
@@ -426,6 +432,59 @@ def _traffic(doc: _yaml.Located, w: S.WorkloadIn, base_dir: Path) -> tuple[Traff
     traffic = Traffic(np.full(out.size, w.input_tokens, dtype=np.int64), out, cv, arrival, rate, None,
                       f"{w.input_tokens} in / {desc} out{how}", declared)
     return traffic, Workload(float(w.input_tokens), mean_out, reserve_out, rate), desc
+
+
+def _check_limits(doc: _yaml.Located, s: S.SearchIn, model: ModelSpec) -> None:
+    """Each degree the file allows must be possible for the model on its own: a TP degree that
+    does not divide the heads, more stages than layers or an EP degree that does not divide the
+    experts can never be placed (the rules are in docs/placement.md)."""
+    from ..space.rules import divisors
+
+    heads = math.gcd(*(g.attention.num_heads for g in model.groups))
+    checks = (("tp", lambda v: heads % v == 0, lambda v: f"tp={v} does not divide the {heads} attention heads "
+               f"(allowed: {', '.join(map(str, divisors(heads)))})"),
+              ("pp", lambda v: v <= model.num_layers, lambda v: f"pp={v} exceeds the {model.num_layers} layers"),
+              ("ep", lambda v: v == 1 or (model.is_moe and model.num_experts % v == 0),
+               lambda v: f"ep={v} does not divide the {model.num_experts} experts "
+               f"(allowed: {', '.join(map(str, divisors(model.num_experts)))})"))
+    for name, ok, why in checks:
+        for i, v in enumerate(getattr(s, name) or ()):
+            if not ok(v):
+                raise SpecError(why(v), file=doc.file, line=doc.line_of(("search", name, i)), field=f"search.{name}")
+
+
+def _check_context(doc: _yaml.Located, model: ModelSpec, wl: Workload, out: Any) -> None:
+    """A sequence (prompt and the output reserved for it) must fit the model's context window."""
+    if not model.max_context:
+        return
+    need = wl.input_tokens + wl.reserved_output
+    if need > model.max_context:
+        capped = isinstance(out, S.OutputIn) and out.distribution != "fixed" and not out.max
+        raise SpecError(f"input_tokens + output ({wl.input_tokens:,.0f} + {wl.reserved_output:,.0f} reserved) = "
+                        f"{need:,.0f} tokens, beyond {model.name}'s maximum context of {model.max_context:,} tokens "
+                        "(max_position_embeddings)", file=doc.file, line=doc.line_of(("workload",)), field="workload",
+                        hint="set output_tokens.max" if capped else "shorten the prompt or the output")
+
+
+_FILE_STORAGE = re.compile(r"^(sqlite:///)?([A-Za-z0-9._/-]+)$")
+
+
+def _file_storage(doc: _yaml.Located, value: str, base_dir: Path) -> str:
+    """A problem file may keep its study next to it, nothing else: a journal file or a sqlite
+    database named by a relative path inside the file's folder. Where else to write, and any
+    database server, are the command line's to choose (--storage or PARASEARCH_STORAGE), so that
+    running someone's problem file cannot create files elsewhere or open connections."""
+    where = dict(file=doc.file, line=doc.line_of(("optuna", "storage")), field="optuna.storage",
+                 hint="give other storage on the command line: --storage or PARASEARCH_STORAGE")
+    m = _FILE_STORAGE.match(value)
+    if not m or Path(m.group(2)).is_absolute() or ".." in Path(m.group(2)).parts:
+        raise SpecError("a problem file may only name a journal or sqlite file inside its own folder "
+                        "(study.log or sqlite:///study.db)", **where)
+    folder = base_dir.resolve()
+    target = (folder / m.group(2)).resolve()
+    if folder not in target.parents:  # a symbolic link out of the folder
+        raise SpecError("the storage file resolves outside the problem file's folder", **where)
+    return f"sqlite:///{target}" if m.group(1) else str(target)
 
 
 def load_problem(path: str | Path, overrides: dict[str, Any] | None = None) -> Problem:

@@ -86,10 +86,12 @@ def pool_candidates(problem: Problem, pool: Pool, roles=ROLES, prune: bool = Tru
     out: list[Candidate] = []
 
     def add(role, lay, mask, batch, rate, tpot, ttft, e2e, bott, link):
-        for i in np.flatnonzero(mask):
-            out.append(Candidate(pool.name, role, int(lay.tp[i]), int(lay.pp[i]), int(lay.ep[i]), bool(lay.attn_dp[i]),
-                                 int(batch[i]), int(lay.replica_gpus[i]), float(rate[i]), float(tpot[i]),
-                                 float(ttft[i]), float(e2e[i]), float(link[i]), str(bott[i])))
+        i = np.flatnonzero(mask)  # columns as Python lists once: indexing arrays per row is slow on big fleets
+        cols = [lay.tp[i].tolist(), lay.pp[i].tolist(), lay.ep[i].tolist(), lay.attn_dp[i].tolist(),
+                np.asarray(batch)[i].astype(int).tolist(), lay.replica_gpus[i].tolist(), rate[i].tolist(),
+                tpot[i].tolist(), ttft[i].tolist(), e2e[i].tolist(), np.asarray(link, float)[i].tolist(),
+                np.asarray(bott)[i].astype(str).tolist()]
+        out.extend(Candidate(pool.name, role, *row) for row in zip(*cols))
 
     if "aggregated" in roles:
         s = serve(m, hw, eng, lay, prec, wl, sp.max_batch)
@@ -147,7 +149,26 @@ def prune_dominated(cands: list[Candidate]) -> list[Candidate]:
 
 
 def all_candidates(problem: Problem, roles=ROLES, prune: bool = True) -> list[Candidate]:
-    out: list[Candidate] = []
-    for pool in problem.pools:
-        out.extend(pool_candidates(problem, pool, roles, prune))
-    return out
+    """Candidates of every pool. Pools of one GPU type and node size share their candidates up to
+    size: the oracle runs once per such class, on its largest pool, and each pool keeps those
+    that fit it (a fleet of 32 pools of 5 GPU types costs 5 evaluations, not 32). Dominance
+    pruning commutes with that filter: a candidate's dominator divides its GPU count, so it fits
+    every pool the candidate fits."""
+    from ...space.enumerate import replicas_that_fit
+
+    classes: list[list[Pool]] = []
+    for pool in problem.pools:  # Hardware holds a dict, so equal GPUs are found by comparison, not hashing
+        same = next((m for m in classes if m[0].hardware == pool.hardware
+                     and m[0].gpus_per_node == pool.gpus_per_node), None)
+        if same is None:
+            classes.append([pool])
+        else:
+            same.append(pool)
+    by_pool: dict[str, list[Candidate]] = {}
+    for members in classes:
+        largest = max(members, key=lambda q: q.nodes)
+        cands = pool_candidates(problem, largest, roles, prune)
+        for pool in members:
+            by_pool[pool.name] = [c if pool is largest else replace(c, pool=pool.name) for c in cands
+                                  if pool is largest or replicas_that_fit(c.gpus, pool) >= 1]
+    return [c for pool in problem.pools for c in by_pool[pool.name]]

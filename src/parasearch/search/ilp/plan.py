@@ -1,5 +1,10 @@
 """Plan a cluster: the ILP optimum, the disaggregation decision with its reason, and an
-epsilon-constraint sweep giving the Pareto front of served rate against TPOT."""
+epsilon-constraint sweep giving the Pareto front of served rate against TPOT.
+
+`ilp.time_limit_s` is a deadline for the whole run, counted from the start: candidate generation,
+model building and every solve share it. The main plan gets most of what the candidates left;
+the comparison plans (aggregated-only, disaggregated-only) and the front's points split the rest
+and are skipped, with a note, once it is spent. A solve never discards a plan it found."""
 
 from __future__ import annotations
 
@@ -8,11 +13,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ...errors import InfeasibleError
+from ...errors import InfeasibleError, ParasearchError
 from ...space.label import placement_label
 from ...spec.problem import Problem
+from . import infeasible
 from .candidates import Candidate, all_candidates, kv_bytes_per_request
-from .formulation import Allocation, solve
+from .formulation import MIN_SOLVE_S, Allocation, solve
+
+MAIN_SHARE = 0.6  # of the time the candidates leave, for the main plan when comparisons follow
 
 
 @dataclass
@@ -60,8 +68,10 @@ def _reason(problem: Problem, best: Allocation, agg: Allocation | None, dis: All
     share = wl.input_tokens / (wl.input_tokens + wl.output_tokens)
 
     def fmt(a: Allocation | None) -> str:
-        if a is None or a.status == "infeasible":
-            return "no feasible plan"
+        if a is None:
+            return "no plan (not solved within the time limit)"
+        if a.status in ("infeasible", "no-solution"):
+            return "no feasible plan" if a.status == "infeasible" else "no plan found within the time limit"
         if objective == "gpus" and wl.arrival_rate:
             return f"{a.gpus} GPUs"
         if objective == "cost" and wl.arrival_rate and a.cost_per_hour is not None:
@@ -71,13 +81,13 @@ def _reason(problem: Problem, best: Allocation, agg: Allocation | None, dis: All
     chosen = best.disaggregated_rate > 1e-9
     if chosen:
         gain = ""
-        if agg and agg.status != "infeasible" and agg.served_rate > 0 and objective == "goodput":
+        if agg and agg.counts and agg.served_rate > 0 and objective == "goodput":
             gain = f" ({best.served_rate / agg.served_rate - 1:+.0%})"
         return (f"disaggregation wins: {fmt(best)}{gain} against {fmt(agg)} with aggregated replicas only; prompts are "
                 f"{share:.0%} of the tokens, and mixing their prefill into decode steps would slow every token "
                 f"(TPOT), so separate prefill replicas let decode replicas run larger batches within the SLO")
     loss = ""
-    if dis and dis.status != "infeasible" and best.served_rate > 0 and objective == "goodput":
+    if dis and dis.counts and best.served_rate > 0 and objective == "goodput":
         loss = f" ({dis.served_rate / best.served_rate - 1:+.0%})"
     return (f"aggregated replicas win: {fmt(best)} against {fmt(dis)}{loss} disaggregated; prompts are only "
             f"{share:.0%} of the tokens, so a split would leave prefill GPUs idle and pay "
@@ -87,29 +97,60 @@ def _reason(problem: Problem, best: Allocation, agg: Allocation | None, dis: All
 def ilp_search(problem: Problem) -> PlanResult:
     t0 = time.perf_counter()
     o = problem.ilp
+    deadline = t0 + o.time_limit_s
+
+    def left() -> float:
+        return deadline - time.perf_counter()
+
     roles = ("aggregated",) if problem.limits.disaggregation is False else ("aggregated", "prefill", "decode")
     cands = all_candidates(problem, roles)
     if not cands:
-        raise InfeasibleError("nothing fits: no replica configuration of any pool meets the memory limits and SLOs "
-                              "(try `parasearch search` on one pool for the binding constraint)")
+        raise InfeasibleError("nothing fits: " + infeasible.no_candidates(problem, roles))
     target = problem.workload.arrival_rate
     kvb = kv_bytes_per_request(problem)
-    kw = dict(objective=o.objective, target_rate=target, kv_bytes=kvb, solver=o.solver, time_limit=o.time_limit_s)
-    best = solve(problem, cands, **kw)
-    if best.status == "infeasible" or not best.counts:
-        raise InfeasibleError(f"nothing fits: no allocation of the pools serves {target:g} req/s within the SLOs"
-                              if target else "nothing fits: no allocation serves any traffic within the SLOs")
+    kw = dict(objective=o.objective, target_rate=target, kv_bytes=kvb, solver=o.solver)
+    comparisons = len(roles) > 1
+    later = (2 if comparisons else 0) + min(o.pareto_points, len(cands))
+    # The main plan always gets a share, even when the candidates took the whole limit: a run
+    # that ends without a plan would waste what was spent.
+    main_s = max(left() * (MAIN_SHARE if later else 1.0), MIN_SOLVE_S * 2, o.time_limit_s * 0.25)
+    best = solve(problem, cands, **kw, time_limit=main_s)
+    if best.status == "infeasible":
+        raise InfeasibleError("nothing fits: " + infeasible.short_of_target(problem, _most(problem, cands, kvb, left)))
+    if best.status == "no-solution":
+        raise ParasearchError(f"the solver found no plan within the time limit of {o.time_limit_s:g} s "
+                              f"(the candidates took {_candidates_seconds(t0, best):.1f} s of it)",
+                              hint="raise ilp.time_limit_s or --time-limit")
+    if not best.counts:
+        raise InfeasibleError("nothing fits: " + infeasible.unplaceable(problem, cands, roles))
+    skipped: list[str] = []
+
+    def aux(subset: list[Candidate], share: int, what: str) -> Allocation | None:
+        budget = left() / max(share, 1)
+        if not subset:
+            return None
+        if budget < MIN_SOLVE_S:
+            skipped.append(what)
+            return None
+        a = solve(problem, subset, **{**kw, "time_limit": budget}, fewest_gpus=False)
+        return a if a.counts or a.status == "infeasible" else None
+
     agg_only = dis_only = None
-    if len(roles) > 1:
-        agg_c = [c for c in cands if c.role == "aggregated"]
-        dis_c = [c for c in cands if c.role != "aggregated"]
-        agg_only = solve(problem, agg_c, **kw, fewest_gpus=False) if agg_c else None
-        dis_only = solve(problem, dis_c, **kw, fewest_gpus=False) if dis_c else None
-    front = _sweep(problem, cands, kvb)
-    notes = []
+    if comparisons:
+        agg_only = aux([c for c in cands if c.role == "aggregated"], later, "the aggregated-only plan")
+        dis_only = aux([c for c in cands if c.role != "aggregated"], later - 1, "the disaggregated-only plan")
+    front = _sweep(problem, cands, kvb, left, skipped)
+    notes = list(best.notes)
     if target and best.served_rate < target * (1 - 1e-6):
         notes.append(f"the pools serve at most {best.served_rate:.4g} of the {target:g} req/s target within the SLOs "
-                     f"({best.served_rate / target:.0%})")
+                     f"({best.served_rate / target:.0%})" + ("" if best.status == "optimal" else
+                                                              " in the plan found within the time limit"))
+    if best.status != "optimal":
+        gap = f" (gap {best.gap:.2%} to the best bound)" if best.gap is not None else ""
+        notes.append(f"time-limited: the best plan found in {o.time_limit_s:g} s{gap}; raise ilp.time_limit_s "
+                     "for a proven optimum")
+    if skipped:
+        notes.append("the time limit left no room for " + ", ".join(skipped))
     if problem.limits.dp:
         notes.append("search.dp is ignored by the ILP: replica counts are what it decides")
     if problem.slo.e2e_s and len(roles) > 1:
@@ -120,6 +161,7 @@ def ilp_search(problem: Problem) -> PlanResult:
         "objective": o.objective,
         "status": best.status,
         "gap": best.gap,
+        "time_limit_s": o.time_limit_s,
         "solve_seconds": round(best.seconds, 4),
         "target_rate": target,
         "served_rate": best.served_rate,
@@ -150,9 +192,22 @@ def ilp_search(problem: Problem) -> PlanResult:
     return PlanResult("ilp", plan, time.perf_counter() - t0, cands, best)
 
 
-def _sweep(problem: Problem, cands: list[Candidate], kvb: float) -> list[dict]:
+def _candidates_seconds(t0: float, best: Allocation) -> float:
+    """Seconds from the start of the run to the start of the main solve (the candidates' time)."""
+    return max(time.perf_counter() - t0 - best.seconds, 0.0)
+
+
+def _most(problem: Problem, cands: list[Candidate], kvb: float, left) -> float | None:
+    """The most the fleet serves within the SLOs (goodput with no target), if time allows."""
+    budget = max(left(), MIN_SOLVE_S * 2, problem.ilp.time_limit_s * 0.25)
+    a = solve(problem, cands, objective="goodput", target_rate=None, kv_bytes=kvb, solver=problem.ilp.solver,
+              time_limit=budget, fewest_gpus=False)
+    return a.served_rate if a.counts or a.status == "optimal" else None
+
+
+def _sweep(problem: Problem, cands: list[Candidate], kvb: float, left, skipped: list[str]) -> list[dict]:
     """Epsilon-constraint: the most traffic the cluster serves when every token must come within
-    a TPOT bound, for bounds from loose to tight."""
+    a TPOT bound, for bounds from loose to tight. Each point gets an equal share of the time left."""
     o = problem.ilp
     tpots = np.unique([c.tpot_s for c in cands if c.role != "prefill"])
     if tpots.size == 0:
@@ -160,17 +215,21 @@ def _sweep(problem: Problem, cands: list[Candidate], kvb: float) -> list[dict]:
     k = min(o.pareto_points, tpots.size)
     bounds = np.unique(np.quantile(tpots, np.linspace(1.0, 0.0, k), method="higher"))[::-1]
     points = []
-    for eps in bounds:
+    for j, eps in enumerate(bounds):
+        budget = left() / (len(bounds) - j)
+        if budget < MIN_SOLVE_S:
+            skipped.append(f"{len(bounds) - j} of the {len(bounds)} points of the TPOT front")
+            break
         sub = [c for c in cands if c.role == "prefill" or c.tpot_s <= eps]
         a = solve(problem, sub, objective="goodput", target_rate=None, kv_bytes=kvb, solver=o.solver,
-                  time_limit=o.time_limit_s, fewest_gpus=False)
-        if a.status == "infeasible" or not a.counts:
+                  time_limit=budget, fewest_gpus=False)
+        if a.status in ("infeasible", "no-solution") or not a.counts:
             continue
         worst = max(sub[i].tpot_s for i in a.counts if sub[i].role != "prefill") if any(
             sub[i].role != "prefill" for i in a.counts) else float(eps)
         points.append({"tpot_bound_s": float(eps), "worst_tpot_s": worst, "served_rate": a.served_rate,
                        "tokens_per_s_per_user": 1 / worst if worst else None, "gpus": a.gpus,
-                       "disaggregated": a.disaggregated_rate > 1e-9, "status": a.status})
+                       "disaggregated": a.disaggregated_rate > 1e-9, "status": a.status, "gap": a.gap})
     # keep the non-dominated points: more traffic or a tighter TPOT
     points.sort(key=lambda p: (-p["served_rate"], p["worst_tpot_s"]))
     front, best_tpot = [], float("inf")
