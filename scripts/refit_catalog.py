@@ -52,6 +52,7 @@ STAGES = [
         ("h100-sxm", "gemm_flops_fp8", 0.2, 0.95), ("h100-sxm", "gemm_m_half_fp8", 1, 2000),
         ("h200", "gemm_flops_fp8", 0.2, 0.95), ("h200", "gemm_m_half_fp8", 1, 2000),
         ("h100-sxm", "collective_efficiency", 0.2, 1.0), ("h200", "collective_efficiency", 0.2, 1.0),
+        ("h100-sxm", "scale_up_latency_s", 2e-6, 5e-5), ("h200", "scale_up_latency_s", 2e-6, 5e-5),
         ("b200", "mem_scale", 0.5, 1.2), ("b200", "gemm_flops_fp4", 0.1, 0.95), ("b200", "gemm_m_half_fp4", 1, 2000),
         ("gb200", "mem_scale", 0.5, 1.2), ("gb200", "gemm_flops_fp4", 0.1, 0.95), ("gb200", "gemm_m_half_fp4", 1, 2000),
         ("a100-sxm-80gb", "mem_scale", 0.5, 1.2), ("a100-sxm-80gb", "compute_scale", 0.3, 1.3),
@@ -138,10 +139,13 @@ def set_engine_value(text: str, path: str, value: float, source: str) -> str:
 
 def set_hardware_value(text: str, field: str, value: float, note: str) -> str:
     lines = text.splitlines()
-    top = {"collective_efficiency"}
+    top = {"collective_efficiency": ("", "collective_efficiency"), "scale_up_latency_s": ("scale_up:", "latency_s")}
     if field in top:
-        i = next(j for j, s in enumerate(lines) if s.startswith(f"{field}:"))
-        lines[i] = f"{field}: {_fmt(value)}  # {note}"
+        section, key = top[field]
+        start = next(j for j, s in enumerate(lines) if s.startswith(section)) if section else 0
+        indent = "  " if section else ""
+        i = next(j for j in range(start, len(lines)) if lines[j].startswith(f"{indent}{key}:"))
+        lines[i] = f"{indent}{key}: {_fmt(value)}  # {note}"
         return "\n".join(lines) + "\n"
     start = next(j for j, s in enumerate(lines) if s.startswith("efficiency:"))
     for j in range(start + 1, len(lines)):
