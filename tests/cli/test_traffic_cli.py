@@ -85,7 +85,7 @@ def test_simulate_prints_simulated_and_modelled_percentiles(traced, tmp_path):
     assert png.read_bytes()[:8] == PNG
     rc, out, err = run_cli("simulate", traced, "--tp", "2", "--dp", "2", "--max-batch", "32", "--rate", "5",
                            "--requests", "1000")
-    assert rc == 0 and "TTFT simulated" in out and "TP2 x2 b32 at 5 req/s" in out
+    assert rc == 0 and "TTFT simulated" in out and "DP2 TP2 b32 at 5 req/s" in out
 
 
 @pytest.mark.parametrize("args, words", [

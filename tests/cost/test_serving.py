@@ -47,10 +47,15 @@ def test_every_published_point_within_tolerance(engine):
 
 @pytest.mark.parametrize("engine", ["trtllm", "trtllm-trt"])
 def test_best_per_gpu_tp_matches_the_measured_pick(engine):
-    h100 = _serve("h100-sxm", [1, 2, 4, 8], engine).per_gpu
-    h200 = _serve("h200", [1, 2, 4, 8], engine).per_gpu
-    assert int(np.argmax(h100)) == 1            # TP2 on H100
-    assert int(np.argmax(h200)) in (0, 1)        # TP1 or TP2 on H200
+    """Among the TP degrees the table measured (1, 2, 8; it has no TP4 row), the estimate's best
+    per-GPU throughput is the measured best on each GPU, or one the table puts within 1% of it (on
+    H200, TP1 and TP2 measure 4,166 and 4,145 tok/s per GPU: a tie)."""
+    for hw in ("h100-sxm", "h200"):
+        tps = sorted(tp for h, tp in PUBLISHED if h == hw)
+        measured = [PUBLISHED[hw, tp] / tp for tp in tps]
+        estimated = _serve(hw, tps, engine).per_gpu
+        pick = int(np.argmax(estimated))
+        assert measured[pick] >= 0.99 * max(measured), (hw, tps, estimated, measured)
 
 
 def test_arrival_rate_limits_batch_and_latency_improves():

@@ -62,7 +62,7 @@ def test_every_shipped_problem_fits_80_columns_with_nothing_cut(results, name):
         assert row and all(c in row[0] for c in cells), (k, cells, row)
 
 
-def test_the_header_names_gpus_on_default_efficiencies():
+def test_the_header_names_gpus_on_default_efficiencies(results):
     from parasearch.report.header import problem_header
     from parasearch.spec import problem_from_text
     text = ("model: llama-3.1-70b\ncluster:\n  pools:\n    - {name: a, hardware: mi325x}\n"
