@@ -79,3 +79,17 @@ def test_model_that_does_not_fit_serves_nothing():
     s = serve(load_model("llama-3.1-405b"), load_hardware("h100-sxm"), load_engine("reference"), Layout.of(tp=8),
               Precision(), WL, 256)
     assert not s.fits[0] and s.output_tokens_per_s[0] == 0 and s.bottleneck[0] == "weights-memory"
+
+
+def test_rate_path_gives_each_row_what_it_gets_alone():
+    """The rate path evaluates each distinct replica once; every row must still get exactly what
+    it gets when evaluated on its own."""
+    m, hw, e = load_model("llama-3.1-8b"), load_hardware("h100-sxm"), load_engine("vllm")
+    layout = Layout.of(tp=[1, 1, 2, 2, 1, 4], dp=[1, 4, 2, 1, 8, 2])
+    caps = np.array([64, 64, 256, 32, 64, 128.0])
+    wl = Workload(1024, 512, arrival_rate=6.0)
+    together = serve(m, hw, e, layout, Precision(), wl, caps)
+    for i in range(len(layout)):
+        alone = serve(m, hw, e, layout.take([i]), Precision(), wl, caps[i:i + 1])
+        assert together.batch[i] == alone.batch[0] and together.ttft_s[i] == pytest.approx(alone.ttft_s[0])
+        assert together.output_tokens_per_s[i] == pytest.approx(alone.output_tokens_per_s[0])

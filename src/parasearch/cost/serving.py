@@ -20,7 +20,7 @@ Workload fields may be arrays (one value per placement).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
@@ -166,14 +166,38 @@ def _admissible_batch(model, hw, engine, layout, prec, wl: Workload, max_batch):
     return plan, per_seq, kv_limit, np.maximum(batch, 1.0), batch >= 1
 
 
+def _distinct(layout: Layout, columns) -> tuple[np.ndarray, np.ndarray]:
+    """(first row of each distinct replica, the distinct row of each row): rows that differ only
+    in dp are one replica, whatever other per-row columns (scalars or arrays) say."""
+    n = len(layout)
+    keys = [np.asarray(getattr(layout, f.name), dtype=float) for f in fields(layout) if f.name != "dp"]
+    keys += [_n(c, n).astype(float) for c in columns]
+    _, first, back = np.unique(np.stack(keys, axis=1), axis=0, return_index=True, return_inverse=True)
+    return first, back.ravel()
+
+
+def _take_workload(wl: Workload, idx: np.ndarray, n: int) -> Workload:
+    def pick(v):
+        return v if v is None or np.ndim(v) == 0 else _n(v, n)[idx]
+    return replace(wl, input_tokens=pick(wl.input_tokens), output_tokens=pick(wl.output_tokens),
+                   output_tokens_reserved=pick(wl.output_tokens_reserved))
+
+
 def _rate_batch(model, hw, engine, layout, prec, wl: Workload, cap: np.ndarray,
                 budget=None) -> tuple[np.ndarray, np.ndarray]:
     """(batch, utilization) a Poisson-free steady flow of `wl.arrival_rate` needs: Little's law,
     batch = rate x lifetime(batch). A lifetime grows about linearly with the batch, so the fixed
     point is solved from the two ends (batch 1 and the cap) and refined once by a secant step."""
     rate = wl.arrival_rate / layout.dp
-    one = lifetime(model, hw, engine, layout, prec, wl, 1.0, budget).seconds
-    full = lifetime(model, hw, engine, layout, prec, wl, cap, budget).seconds
+    # The two ends do not depend on dp: evaluate them once per distinct replica (the searched dp
+    # values repeat every shape many times, so this halves the rate path's cost).
+    n = len(layout)
+    cols = [wl.input_tokens, wl.output_tokens, wl.reserved_output, cap, 0.0 if budget is None else budget]
+    first, back = _distinct(layout, cols)
+    sub_layout, sub_wl = layout.take(first), _take_workload(wl, first, n)
+    sub_budget = None if budget is None else _n(budget, n)[first]
+    one = lifetime(model, hw, engine, sub_layout, prec, sub_wl, 1.0, sub_budget).seconds[back]
+    full = lifetime(model, hw, engine, sub_layout, prec, sub_wl, _n(cap, n)[first], sub_budget).seconds[back]
     utilization = rate * full / cap               # offered load over what the capped batch serves
 
     def solve(b0, t0, b1, t1):
