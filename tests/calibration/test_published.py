@@ -62,3 +62,41 @@ def test_a_band_names_its_category_or_says_there_is_no_data():
     assert none.error is None and none.text == "no published data for AMD CDNA3 + SGLang" \
         or none.rows >= B.MIN_ROWS
     assert B.band("reference", "hopper", False, "TP/DP").error is None
+
+
+def _check(validated):
+    return [(r, key, ratio) for r, key, ratio in validated if split_of(r) == "check"]
+
+
+def test_the_check_half_stays_where_validation_put_it(validated):
+    """Rows no constant was fitted on (docs/validation.md): the whole half, and every category
+    (engine profile, GPU family, dense/MoE, layout kind) with at least ten rows."""
+    check = _check(validated)
+    ratios = np.array([ratio for _, _, ratio in check])
+    assert len(check) >= 250
+    assert np.median(np.abs(ratios - 1)) <= 0.12 and np.mean(np.abs(ratios - 1) <= 0.25) >= 0.70
+    for i, kind in enumerate(("engine", "family", "moe", "layout")):
+        for value in {key[i] for _, key, _ in check}:
+            r = np.array([ratio for _, key, ratio in check if key[i] == value])
+            if len(r) >= 10:
+                assert 0.8 <= np.median(r) <= 1.25, (kind, value, len(r), np.median(r))
+
+
+def test_pipeline_depth_costs_what_the_rtx_pro_6000_table_measured(validated):
+    """TensorRT-LLM's RTX PRO 6000 table: Llama-3.3-70B FP4 at PP1/2/4/8 over ten input/output
+    mixes. Per-GPU throughput relative to PP1 falls with depth (measured medians 1.04, 0.91,
+    0.66), and the estimate follows within 15%."""
+    by_mix: dict = {}
+    for r, _, ratio in validated:
+        if r.source.endswith("(RTX PRO 6000 PP table)"):
+            by_mix.setdefault((r.input_tokens, r.output_tokens), {})[r.pp] = (r.measured / r.gpus,
+                                                                              ratio * r.measured / r.gpus)
+    rel = {pp: [] for pp in (2, 4, 8)}
+    for v in by_mix.values():
+        for pp in rel:
+            rel[pp].append((v[pp][0] / v[1][0], v[pp][1] / v[1][1]))
+    medians = {pp: np.median(np.array(x), axis=0) for pp, x in rel.items()}
+    assert len(by_mix) == 10
+    for pp, (measured, estimated) in medians.items():
+        assert abs(estimated / measured - 1) <= 0.15, (pp, measured, estimated)
+    assert medians[2][1] > medians[4][1] > medians[8][1]

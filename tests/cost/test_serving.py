@@ -1,5 +1,7 @@
 """Serving estimates against published TensorRT-LLM throughput (llm-analysis-style tolerances)."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -9,6 +11,7 @@ from parasearch.catalog.models import load_model
 from parasearch.cost.layout import Layout
 from parasearch.cost.precision import Precision
 from parasearch.cost.serving import Workload, serve
+from tests.conftest import ROOT, run_cli
 
 # TensorRT-LLM published throughput (output tokens/s for the whole TP group), Llama-3.1-70B FP8
 # weights and KV cache, 128 input / 2048 output tokens (from the issue that specifies this test).
@@ -93,3 +96,20 @@ def test_rate_path_gives_each_row_what_it_gets_alone():
         alone = serve(m, hw, e, layout.take([i]), Precision(), wl, caps[i:i + 1])
         assert together.batch[i] == alone.batch[0] and together.ttft_s[i] == pytest.approx(alone.ttft_s[0])
         assert together.output_tokens_per_s[i] == pytest.approx(alone.output_tokens_per_s[0])
+
+
+def test_one_long_prompt_composes_from_its_steps():
+    """One 120k-token request, Llama-3.1-70B FP8 on 8xH200 at TP8, batch 1, default engine: its
+    TTFT holds a whole prefill of the prompt, its TPOT is a decode step at that context, and that
+    step stays within a small multiple of streaming the weight shard and the KV once."""
+    args = ("-m", "llama-3.1-70b", "-H", "h200", "--tp", "8", "--weights", "fp8", "--kv-cache", "fp8", "--json")
+    step = {ph: json.loads(run_cli("estimate", *args, "--phase", ph, "--batch", "1", "--context", "120000")[1])
+            for ph in ("prefill", "decode")}
+    rc, out, _ = run_cli("estimate", *args, "--input-tokens", "120000", "--output-tokens", "1000", "--max-batch", "1")
+    s = json.loads(out)
+    assert rc == 0 and s["engine"] == "vllm"
+    assert s["ttft_s"] >= step["prefill"]["step_time_s"]
+    assert s["tpot_s"] <= 1.3 * step["decode"]["step_time_s"]
+    assert step["decode"]["step_time_s"] <= 3.0 * step["decode"]["breakdown_s"]["memory"]
+    rc, _, err = run_cli("search", str(ROOT / "problems" / "llama-3.1-70b-rag-120k-h200.yaml"), "--json")
+    assert rc == 0, err
