@@ -74,8 +74,9 @@ def _remap(a: Allocation, idx: list[int]) -> Allocation:
 def prefer_aggregated(problem: Problem, cands: list[Candidate], best: Allocation, agg_only: Allocation | None,
                       kw: dict, budget: float) -> tuple[Allocation, Allocation | None, Allocation | None]:
     """(plan, aggregated-only plan, the disaggregated plan it tied with or None): the aggregated-only
-    plan replaces a disaggregated optimum it matches on the objective. Under goodput a rate tie is settled on GPUs, so the aggregated-only
-    plan is re-solved with its fewest-GPU stage first. `agg_only` indexes the aggregated subset."""
+    plan replaces a disaggregated optimum it matches on the objective. Under goodput a rate tie is
+    settled on GPUs, so the aggregated-only plan is re-solved with its fewest-GPU stage first.
+    `agg_only` indexes the aggregated subset."""
     if not is_disaggregated(best) or not _usable(agg_only, kw["objective"]):
         return best, agg_only, None
     sub, idx = _aggregated_subset(cands)
@@ -185,10 +186,12 @@ def reason(problem: Problem, best: Allocation, agg: Allocation | None, dis: Allo
     deciding = [r for r in relaxed if r.decides]
     if not deciding:
         names = _join([r.name for r in relaxed])
-        still = "disaggregation still wins" if is_disaggregated(best) else "aggregated replicas still do at least as well"
+        still = ("disaggregation still wins" if is_disaggregated(best)
+                 else "aggregated replicas still do at least as well")
         return head + f"; no single constraint decides it: with {names} relaxed in turn, {still}" + late
     parts = [f"{r.name} ({r.limit}): without it {flip} ({f(r.plan)}"
-             + (f" against {f(r.other)})" if r.other is not None else "; no plan with a split does better)") for r in deciding]
+             + (f" against {f(r.other)})" if r.other is not None else "; no plan with a split does better)")
+             for r in deciding]
     return head + "; decided by " + "; and by ".join(parts) + late
 
 

@@ -153,7 +153,8 @@ def ilp_search(problem: Problem) -> PlanResult:
         "disaggregation": {
             "chosen": best.disaggregated_rate > 1e-9,
             "considered": len(roles) > 1,
-            "reason": decision.reason(problem, best, agg_only, dis_only, o.objective, tied, relaxed, unchecked) if len(roles) > 1
+            "reason": decision.reason(problem, best, agg_only, dis_only, o.objective, tied, relaxed, unchecked)
+            if len(roles) > 1
             else "disaggregation disabled by search.disaggregation: false",
             "aggregated_only_rate": agg_only.served_rate if agg_only else None,
             "disaggregated_only_rate": dis_only.served_rate if dis_only else None,
