@@ -53,9 +53,11 @@ def test_terminal_summary_and_bad_input():
 
 
 def test_shipped_report_is_current(tmp_path):
-    """The committed example is exactly what its documented command regenerates."""
+    """The committed example is exactly what its documented command regenerates: the default engine
+    (vllm) on H200 nodes, the hardware the study measured on, with no batch cap."""
     shipped = ROOT / "examples" / "reasoning-characterization" / "README.md"
-    rc, _, err = run_cli("sweep", "--report", str(tmp_path))
+    rc, _, err = run_cli("sweep", "--hardware", "h200", "--report", str(tmp_path))
     assert rc == 0, err
     regenerated = (tmp_path / "README.md").read_text().replace(str(tmp_path), "examples/reasoning-characterization")
     assert regenerated == shipped.read_text()
+    assert "engine profile: vllm" in regenerated and "NVIDIA H200" in regenerated

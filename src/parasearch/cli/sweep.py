@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from ..defaults import KV_CACHE, MAX_BATCH
+from ..defaults import KV_CACHE
 from ..errors import ParasearchError
 from ._common import check_format, err, load_inputs, out, positive, precision_notes, print_json, write_file
 
@@ -20,7 +20,8 @@ def sweep(
     workloads: Optional[str] = typer.Option(None, help="Comma-separated workloads (default: all five)."),
     weights: Optional[str] = typer.Option(None, help="Weight format for every model: bf16, fp8, fp4, int4 (default: each model's own)."),
     kv_cache: str = typer.Option(KV_CACHE, "--kv-cache", help="KV-cache format."),
-    max_batch: int = typer.Option(MAX_BATCH, "--max-batch", help="Engine cap on sequences per replica."),
+    max_batch: Optional[int] = typer.Option(
+        None, "--max-batch", help="Cap on sequences per replica (default: none, as many as the KV cache holds)."),
     engine: str = typer.Option("vllm", help="Engine profile (vllm, sglang, trtllm, ... or a YAML)."),
     calibration: Optional[str] = typer.Option(None, help="Calibration profile."),
     plots: Optional[str] = typer.Option(None, help="Folder for the PNG figures."),
@@ -33,7 +34,8 @@ def sweep(
     from ..study.sweep import DEFAULT_MODELS, WORKLOADS, run_sweep
 
     for name, v in (("--nodes", nodes), ("--gpus-per-node", gpus_per_node), ("--max-batch", max_batch)):
-        positive(name, v)
+        if v is not None:
+            positive(name, v)
     from ..spec._schema import MAX_CLUSTER_GPUS
     if nodes * gpus_per_node > MAX_CLUSTER_GPUS:
         raise ParasearchError(f"--nodes x --gpus-per-node is {nodes * gpus_per_node:,} GPUs, more than any cluster "
@@ -60,15 +62,19 @@ def sweep(
     if report:
         from ..report.characterization import write_report
         setup = {"cluster": f"{nodes} nodes x {gpus_per_node} {hw.display_name} ({nodes * gpus_per_node} GPUs)",
-                 "engine": f"{eng.name} ({eng.description})",
+                 "engine profile": f"{eng.name} ({eng.description})",
                  "precision": f"weights {weights or 'each model’s own (bf16; DeepSeek-R1 fp8)'}, KV cache {kv_cache}",
-                 "batch cap": f"{max_batch} sequences per replica",
+                 "batch cap": ("none: each replica holds as many sequences as its KV cache does" if max_batch is None
+                               else f"{max_batch} sequences per replica; where it, not the KV cache, sets a point's "
+                               "concurrency, the table, figures and verdicts say so"),
                  "strategies": "DP, TP-n, PP-n, TP x PP hybrids (and EP, EP + attention-DP for MoE); each fills the cluster",
                  "workloads": ", ".join(wl_list)}
         cmd = (f"parasearch sweep --hardware {hardware} --nodes {nodes} --gpus-per-node {gpus_per_node}"
                + (f" --models {','.join(model_list)}" if models else "")
-               + (f" --workloads {','.join(wl_list)}" if workloads else "") + f" --report {report}")
-        write_file(report, "the report", lambda path: write_report(path, points, findings, setup, figures, cmd))
+               + (f" --workloads {','.join(wl_list)}" if workloads else "")
+               + (f" --max-batch {max_batch}" if max_batch is not None else "")
+               + (f" --engine {engine}" if engine != "vllm" else "") + f" --report {report}")
+        write_file(report, "the report", lambda path: write_report(path, points, findings, setup, figures, cmd, eng.name))
         err.print(f"wrote {report}/README.md and {len(figures)} figures")
     elif figures:
         err.print(f"wrote {len(figures)} figures to {folder}")

@@ -16,14 +16,29 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Layout:
-    tp: np.ndarray
-    pp: np.ndarray
-    ep: np.ndarray
-    dp: np.ndarray
-    attn_dp: np.ndarray  # bool
+    """One entry per placement. Fields are 1-D arrays of equal length; plain ints (and bools) or
+    lists are accepted too and broadcast against each other, so `Layout(tp=2, pp=2)` is one
+    placement and `Layout(tp=[1, 2, 4])` three. Arrays pass through untouched (the vectorized path)."""
+
+    tp: np.ndarray = 1
+    pp: np.ndarray = 1
+    ep: np.ndarray = 1
+    dp: np.ndarray = 1
+    attn_dp: np.ndarray = False  # bool
+
+    def __post_init__(self) -> None:
+        values = (self.tp, self.pp, self.ep, self.dp, self.attn_dp)
+        if all(type(v) is np.ndarray for v in values):
+            return
+        arrays = np.broadcast_arrays(*(np.atleast_1d(np.asarray(v)) for v in values))
+        for name, a, dtype in zip(("tp", "pp", "ep", "dp", "attn_dp"), arrays, (np.int64,) * 4 + (bool,)):
+            if dtype is np.int64 and a.dtype.kind == "f" and not np.all(a == np.round(a)):
+                raise ValueError(f"Layout.{name} must be whole numbers, got {a.tolist()}")
+            object.__setattr__(self, name, np.array(a, dtype=dtype))
 
     @staticmethod
     def of(tp=1, pp=1, ep=1, dp=1, attn_dp=False) -> "Layout":
+        """Placements from scalars or sequences, broadcast against each other (as the constructor)."""
         arrays = np.broadcast_arrays(np.atleast_1d(tp), np.atleast_1d(pp), np.atleast_1d(ep),
                                      np.atleast_1d(dp), np.atleast_1d(attn_dp))
         tp, pp, ep, dp, adp = (np.array(a) for a in arrays)

@@ -31,6 +31,9 @@ def compute_format(weights: str) -> str:
 
 @dataclass(frozen=True)
 class Precision:
+    """Number formats: `weights` (bf16, fp8, fp4, int4, ...) and the `kv_cache`'s. Compute runs in
+    the weights' format where the GPU has it (see `compute_format`)."""
+
     weights: str = "bf16"
     kv_cache: str = "bf16"
 

@@ -36,6 +36,10 @@ from .step import Breakdown, StepCost, Tokens
 
 @dataclass(frozen=True)
 class Workload:
+    """Requests of `input_tokens` prompt tokens that generate `output_tokens` each (a mean), with
+    `output_tokens_reserved` of KV cache held per sequence (default: the mean). `arrival_rate`
+    (requests per second for the whole group) sets the load; None serves at saturation."""
+
     input_tokens: float
     output_tokens: float                 # mean output length
     output_tokens_reserved: float | None = None  # length reserved per sequence (default: the mean)

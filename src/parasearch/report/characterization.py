@@ -25,7 +25,7 @@ def summary_rows(points: list[SweepPoint]) -> list[dict]:
                 "TPOT ms": b.tpot_s * 1e3 if b else None,
                 "seq/GPU": b.concurrency_per_gpu if b else 0.0,
                 "KV share": b.kv_reserved_share if b else None,
-                "binds": b.bottleneck if b else "-",
+                "binds": ("batch cap" if b.cap_binds else b.bottleneck) if b else "-",
                 "DP tok/s/GPU": dp.tokens_per_s_per_gpu if dp and dp.fits else None,
             })
     return rows
@@ -40,7 +40,7 @@ def _fmt(v) -> str:
 
 
 def write_report(folder: str | Path, points: list[SweepPoint], findings: list[Finding], setup: dict,
-                 figures: list[Path], command: str) -> Path:
+                 figures: list[Path], command: str, engine: str = "an") -> Path:
     folder = Path(folder)
     lines = [
         "# Reasoning-inference characterization, reproduced by parasearch's oracle",
@@ -49,7 +49,8 @@ def write_report(folder: str | Path, points: list[SweepPoint], findings: list[Fi
         "(Arif, Maurya, Vazhkudai, Nicolae, arXiv 2605.19775, 2026) measured LLM serving from 8B to 671B "
         "parameters under reasoning workloads and stated five findings. This report sweeps parasearch's analytic "
         "oracle over the same kinds of models, strategies and workloads, and says for each finding whether the "
-        "model confirms or contradicts it. Every number below is an estimate, not a measurement.",
+        f"model confirms or contradicts it. Every number below is an estimate, not a measurement, made with "
+        f"{engine if engine == 'an' else f'the `{engine}`'} engine profile (see Setup).",
         "",
         "Regenerate it with:",
         "",
@@ -63,8 +64,11 @@ def write_report(folder: str | Path, points: list[SweepPoint], findings: list[Fi
     lines += ["", "## Findings", ""]
     for f in findings:
         lines += [f"### {f.number}. {f.claim}", "", f"**{f.verdict.capitalize()}.** {f.evidence}", ""]
+    cap = next((p.batch_cap for p in points if p.cap_binds), None)
     lines += ["## Best strategy per model and workload", "",
-              "KV share: KV-cache pages reserved for the running batch, as a share of GPU memory.", "",
+              "KV share: KV-cache pages reserved for the running batch, as a share of GPU memory."
+              + (f" Binds `batch cap`: the sweep's {cap:,}-sequence batch cap, not the KV cache, sets the "
+                 "concurrency." if cap else ""), "",
               "| model | workload | best | tok/s/GPU | TPOT ms | seq/GPU | KV share | binds | DP tok/s/GPU |",
               "|---|---|---|---:|---:|---:|---:|---|---:|"]
     for r in summary_rows(points):

@@ -93,6 +93,10 @@ def _per_output_figure(points, path, metric, ylabel, title, log=False):
         for name, (xs, ys) in series[m].items():
             (line,) = ax.plot(xs, ys, ms=4, label=name, **style[name])
             handles.setdefault(name, line)
+        held = [(p.output_tokens, getattr(p, metric)) for p in points
+                if p.model == m and p.fits and p.cap_binds and p.workload in axis]
+        if held:  # points the batch cap, not the KV cache, holds down
+            ax.scatter(*zip(*held), marker="x", s=24, color="black", zorder=5, linewidths=1)
         ax.set_xscale("log", base=2)
         _length_ticks(ax, {WORKLOADS[w][1] for w in axis})
         if log:
@@ -110,14 +114,20 @@ def _per_output_figure(points, path, metric, ylabel, title, log=False):
     plt.close(fig)
 
 
+def cap_note(points) -> str:
+    """A title's note when the sweep's batch cap, not the KV cache, holds some points down."""
+    cap = next((p.batch_cap for p in points if p.cap_binds), None)
+    return "" if cap is None else f"\n(flat where the {cap:,}-sequence batch cap binds instead: marked x)"
+
+
 def reasoning_cliff(points, path):
     _per_output_figure(points, path, "tokens_per_s_per_gpu", "output tok/s per GPU",
-                       "The reasoning cliff: throughput per GPU as outputs grow")
+                       "The reasoning cliff: throughput per GPU as outputs grow" + cap_note(points))
 
 
 def capacity_trap(points, path):
     _per_output_figure(points, path, "concurrency_per_gpu", "sequences in flight per GPU",
-                       "The capacity trap: concurrency the KV cache allows", log=True)
+                       "The capacity trap: concurrency the KV cache allows" + cap_note(points), log=True)
 
 
 def tp_scaling(points, path):

@@ -36,6 +36,13 @@ def choose_method(problem: Problem, method: str, space_size: int | None = None) 
 
 
 def run_search(problem: Problem, method: str = "auto", *, progress: bool = True) -> SearchResult:
+    """Search `problem`'s placement space with `method` (`auto`, `exhaustive`, `optuna` or `ilp`).
+
+    Exhaustive and Optuna return a `SearchResult`: `evaluation` (every placement evaluated) and
+    `front` (indices of its Pareto-optimal feasible placements, highest throughput first). The ILP
+    returns a `PlanResult` whose `plan` is the cluster plan as a dict (replicas per pool and role,
+    rates, the disaggregation decision and its reason). `progress` shows Optuna's progress bar on stderr.
+    Raises `InfeasibleError` when nothing fits and `ParasearchError` for an unknown method."""
     if method not in METHODS:
         raise ParasearchError(f"unknown method {method!r}", hint="allowed: " + ", ".join(METHODS))
     method = choose_method(problem, method)

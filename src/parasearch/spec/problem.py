@@ -6,6 +6,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -487,10 +488,43 @@ def _file_storage(doc: _yaml.Located, value: str, base_dir: Path) -> str:
     return f"sqlite:///{target}" if m.group(1) else str(target)
 
 
-def load_problem(path: str | Path, overrides: dict[str, Any] | None = None) -> Problem:
-    doc = _yaml.load(path)
-    return problem_from_doc(doc, Path(path).parent, overrides)
+def load_problem(source: str | Path | Mapping[str, Any], overrides: dict[str, Any] | None = None) -> Problem:
+    """A validated `Problem` from a problem file (YAML, see `problems/`) or from a dict of the same
+    form, e.g. `load_problem({"model": "llama-3.1-8b", "cluster": {"hardware": "h100-sxm"},
+    "workload": {"input_tokens": 1024, "output_tokens": 1024}})`.
+
+    A dict is checked exactly as a file is (it is written out as YAML and read back, within the same
+    bounds); relative paths in it are read from the working directory. `overrides` replaces Optuna
+    options (e.g. `{"trials": 200, "seed": 1}`; None leaves one as it is), as the CLI's flags do. Raises
+    `SpecError` naming the field (and, for a file, the line) of anything invalid."""
+    if isinstance(source, Mapping):
+        return problem_from_doc(_yaml.loads(_dict_as_yaml(source), "<dict>"), Path("."), overrides)
+    doc = _yaml.load(source)
+    return problem_from_doc(doc, Path(source).parent, overrides)
+
+
+def _dict_as_yaml(doc: Mapping[str, Any]) -> str:
+    """YAML text of a problem given as Python values (tuples as lists, paths as text, numpy scalars
+    as numbers); anything else YAML cannot hold is a SpecError."""
+    import yaml
+
+    def plain(v: Any, where: str) -> Any:
+        if isinstance(v, Mapping):
+            return {str(k): plain(x, f"{where}.{k}" if where else str(k)) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [plain(x, f"{where}[{i}]") for i, x in enumerate(v)]
+        if isinstance(v, Path):
+            return str(v)
+        if isinstance(v, np.generic):
+            return v.item()
+        if v is None or isinstance(v, (bool, int, float, str)):
+            return v
+        raise SpecError(f"{where or 'the problem'}: a {type(v).__name__} is not a problem value "
+                        "(use numbers, text, lists and dicts)", file="<dict>")
+
+    return yaml.safe_dump(plain(doc, ""), sort_keys=False, allow_unicode=True)
 
 
 def problem_from_text(text: str, file: str = "<problem>", base_dir: Path | None = None) -> Problem:
+    """A validated `Problem` from YAML text (as `load_problem` reads from a file)."""
     return problem_from_doc(_yaml.loads(text, file), base_dir)

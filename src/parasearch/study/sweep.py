@@ -1,8 +1,10 @@
 """`parasearch sweep`: model sizes x parallel strategies x workloads on one cluster.
 
 A strategy fills the whole cluster with identical replicas (dp = GPUs / replica size). Each
-point is steady-state serving at the engine's batch cap, so what limits concurrency (the cap or
-the KV cache) shows directly.
+point is steady-state serving with as many sequences in flight per replica as its KV cache holds
+(no batch cap, by default), so the concurrency the memory allows shows directly. With a batch cap
+(`max_batch`), the points it holds down are marked (`cap_binds`) and every table, title and
+verdict that uses them says so.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from ..cost.memory import attention_params_per_gpu
 from ..cost.precision import Precision, compute_format
 from ..cost.serving import Workload, serve
 from ..cost.step import RESOURCES
-from ..defaults import KV_CACHE, MAX_BATCH
+from ..defaults import KV_CACHE
 from ..space.label import placement_label
 from ..space.rules import placement_problems
 
@@ -98,6 +100,8 @@ class SweepPoint:
     mfu: float
     bottleneck: str
     step_shares: dict = field(default_factory=dict)
+    batch_cap: int | None = None  # sequences per replica the sweep allowed; None: what the KV cache holds
+    cap_binds: bool = False       # the cap, not the KV cache, set this point's concurrency
 
 
 def active_params(model: ModelSpec) -> float:
@@ -115,9 +119,12 @@ def active_params(model: ModelSpec) -> float:
 
 
 def run_sweep(hw: Hardware, engine: Engine, *, nodes: int, gpus_per_node: int, models=DEFAULT_MODELS,
-              workloads=tuple(WORKLOADS), max_batch: int = MAX_BATCH, weights: str | None = None,
+              workloads=tuple(WORKLOADS), max_batch: int | None = None, weights: str | None = None,
               kv_cache: str = KV_CACHE) -> list[SweepPoint]:
+    """Every strategy of every model on every workload. `max_batch` caps sequences per replica;
+    None (the default) lets each replica hold as many as its KV cache does."""
     total = nodes * gpus_per_node
+    cap = np.inf if max_batch is None else float(max_batch)
     points: list[SweepPoint] = []
     for name in models:
         m = load_model(name)
@@ -129,7 +136,8 @@ def run_sweep(hw: Hardware, engine: Engine, *, nodes: int, gpus_per_node: int, m
         peak = hw.peak_flops(compute_format(prec.weights))
         for w in workloads:
             inp, out = WORKLOADS[w]
-            s = serve(m, hw, engine, lay, prec, Workload(float(inp), float(out)), max_batch)
+            s = serve(m, hw, engine, lay, prec, Workload(float(inp), float(out)), cap)
+            capped = s.fits & (s.batch >= cap) & (s.kv_limit > cap)
             tokens_per_s = s.output_tokens_per_s * (1 + inp / out)  # prompt tokens are processed too
             mfu = per_token * tokens_per_s / (lay.gpus * peak)
             bd = s.breakdown if s.breakdown is not None else s.step.breakdown
@@ -141,7 +149,7 @@ def run_sweep(hw: Hardware, engine: Engine, *, nodes: int, gpus_per_node: int, m
                     int(lay.gpus[i]), w, inp, out, bool(s.fits[i]), float(s.per_gpu[i]), float(s.tpot_s[i]),
                     float(s.batch[i]), float(s.batch[i] * lay.dp[i] / lay.gpus[i]), float(s.kv_limit[i]),
                     float(s.kv_share[i]), float(s.kv_reserved[i] / hw.hbm_bytes), float(mfu[i]) if s.fits[i] else 0.0,
-                    str(s.bottleneck[i]), shares))
+                    str(s.bottleneck[i]), shares, max_batch, bool(capped[i])))
     return points
 
 

@@ -16,7 +16,7 @@ import numpy as np
 from ...errors import InfeasibleError, ParasearchError
 from ...space.label import placement_label
 from ...spec.problem import Problem
-from . import infeasible
+from . import decision, infeasible
 from .candidates import Candidate, all_candidates, kv_bytes_per_request
 from .formulation import MIN_SOLVE_S, Allocation, solve
 
@@ -61,37 +61,6 @@ def _margins(problem: Problem, cands: list[Candidate], alloc: Allocation) -> dic
         if limit and vals:
             out[name] = {"limit_s": limit, "worst_s": max(vals), "margin": 1 - max(vals) / limit}
     return out
-
-
-def _reason(problem: Problem, best: Allocation, agg: Allocation | None, dis: Allocation | None, objective: str) -> str:
-    wl = problem.workload
-    share = wl.input_tokens / (wl.input_tokens + wl.output_tokens)
-
-    def fmt(a: Allocation | None) -> str:
-        if a is None:
-            return "no plan (not solved within the time limit)"
-        if a.status in ("infeasible", "no-solution"):
-            return "no feasible plan" if a.status == "infeasible" else "no plan found within the time limit"
-        if objective == "gpus" and wl.arrival_rate:
-            return f"{a.gpus} GPUs"
-        if objective == "cost" and wl.arrival_rate and a.cost_per_hour is not None:
-            return f"${a.cost_per_hour:,.2f}/h ({a.gpus} GPUs)"
-        return f"{a.served_rate:.3g} req/s"
-
-    chosen = best.disaggregated_rate > 1e-9
-    if chosen:
-        gain = ""
-        if agg and agg.counts and agg.served_rate > 0 and objective == "goodput":
-            gain = f" ({best.served_rate / agg.served_rate - 1:+.0%})"
-        return (f"disaggregation wins: {fmt(best)}{gain} against {fmt(agg)} with aggregated replicas only; prompts are "
-                f"{share:.0%} of the tokens, and mixing their prefill into decode steps would slow every token "
-                f"(TPOT), so separate prefill replicas let decode replicas run larger batches within the SLO")
-    loss = ""
-    if dis and dis.counts and best.served_rate > 0 and objective == "goodput":
-        loss = f" ({dis.served_rate / best.served_rate - 1:+.0%})"
-    return (f"aggregated replicas win: {fmt(best)} against {fmt(dis)}{loss} disaggregated; prompts are only "
-            f"{share:.0%} of the tokens, so a split would leave prefill GPUs idle and pay "
-            f"{kv_bytes_per_request(problem) / 1e6:.1f} MB of KV transfer per request")
 
 
 def ilp_search(problem: Problem) -> PlanResult:
@@ -139,6 +108,14 @@ def ilp_search(problem: Problem) -> PlanResult:
     if comparisons:
         agg_only = aux([c for c in cands if c.role == "aggregated"], later, "the aggregated-only plan")
         dis_only = aux([c for c in cands if c.role != "aggregated"], later - 1, "the disaggregated-only plan")
+    tied, relaxed, unchecked = None, [], []
+    if comparisons:
+        # Ties go to the simpler aggregated plan; the constraint that decided is found by re-solving
+        # with each relaxed in turn, within a share of the time left (decision.py).
+        best, agg_only, tied = decision.prefer_aggregated(problem, cands, best, agg_only, kw, left() / later)
+        until = time.perf_counter() + left() * decision.TIME_SHARE
+        relaxed, unchecked = decision.relaxations(problem, cands, decision.is_disaggregated(best), kw,
+                                                  lambda: until - time.perf_counter())
     front = _sweep(problem, cands, kvb, left, skipped)
     notes = list(best.notes)
     if target and best.served_rate < target * (1 - 1e-6):
@@ -176,7 +153,8 @@ def ilp_search(problem: Problem) -> PlanResult:
         "disaggregation": {
             "chosen": best.disaggregated_rate > 1e-9,
             "considered": len(roles) > 1,
-            "reason": _reason(problem, best, agg_only, dis_only, o.objective) if len(roles) > 1
+            "reason": decision.reason(problem, best, agg_only, dis_only, o.objective, tied, relaxed, unchecked)
+            if len(roles) > 1
             else "disaggregation disabled by search.disaggregation: false",
             "aggregated_only_rate": agg_only.served_rate if agg_only else None,
             "disaggregated_only_rate": dis_only.served_rate if dis_only else None,
