@@ -23,11 +23,12 @@ def test_every_enumerated_placement_is_valid_and_fits_the_cluster(model, nodes, 
     sp = enumerate_space(p)
     lay = sp.layout
     m = p.model
-    for i in range(len(sp)):
-        tp, pp, ep, dp, adp = int(lay.tp[i]), int(lay.pp[i]), int(lay.ep[i]), int(lay.dp[i]), bool(lay.attn_dp[i])
+    assert all(int(g) <= p.total_gpus for g in lay.gpus)
+    # Batch caps do not change validity: each (tp, pp, ep, dp, attn_dp) once.
+    for tp, pp, ep, dp, adp in sorted(set(zip(lay.tp.tolist(), lay.pp.tolist(), lay.ep.tolist(), lay.dp.tolist(),
+                                               lay.attn_dp.tolist()))):
         assert placement_problems(m, tp, pp, ep, dp, adp) == []
         assert dp <= replicas_that_fit(tp * ep, pp, p.pool)
-        assert lay.gpus[i] <= p.total_gpus
         # KV heads: split evenly or replicated evenly.
         t_a = tp if adp else tp * ep
         for g in m.groups:

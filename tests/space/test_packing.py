@@ -94,3 +94,13 @@ def test_enumerator_matches_first_principles(model, nodes, gpn, rate):
                                               (12, 1, 4, 8), (4, 5, 3, 6), (2, 7, 1, 8)])
 def test_packing_formula_agrees_with_placing_by_hand(stage, pp, nodes, g):
     assert replicas_in(stage, pp, nodes, g) == _replicas_by_hand(stage, pp, nodes, g)
+
+
+def test_the_space_sizes_in_docs_placement_are_current():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("placement_counts", ROOT / "scripts" / "placement_counts.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    doc = (ROOT / "docs" / "placement.md").read_text()
+    assert mod.current_section(doc) == mod.table(), "regenerate with python scripts/placement_counts.py --write"
