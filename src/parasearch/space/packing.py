@@ -12,8 +12,6 @@ larger than a node:
 
 from __future__ import annotations
 
-import numpy as np
-
 
 def slots_per_node(stage_gpus: int, gpus_per_node: int) -> int:
     """Stage slots one node holds (0 when a stage is larger than a node)."""
@@ -42,15 +40,4 @@ def replicas_in(stage_gpus: int, pp: int, nodes: int, gpus_per_node: int) -> int
 def replicas_that_fit(stage_gpus: int, pp: int, pool) -> int:
     """Replicas of a shape that a pool holds (see the module docstring)."""
     return replicas_in(stage_gpus, pp, pool.nodes, pool.gpus_per_node)
-
-
-def replicas_that_fit_array(stage_gpus: np.ndarray, pp: np.ndarray, nodes: int, gpus_per_node: int) -> np.ndarray:
-    """`replicas_in` over arrays of shapes."""
-    s = np.asarray(stage_gpus, dtype=np.int64)
-    p = np.asarray(pp, dtype=np.int64)
-    small = s <= gpus_per_node
-    per_node = np.where(small, gpus_per_node // np.maximum(s, 1), 0)
-    whole = np.where(small, 1, s // gpus_per_node)
-    ok = small | (s % gpus_per_node == 0)
-    return np.where(ok, np.where(small, nodes * per_node // p, nodes // (p * whole)), 0)
 
