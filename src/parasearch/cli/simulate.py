@@ -56,7 +56,8 @@ def simulate(
     from ..search.goodput import evaluate_load
     from ..simulate.run import goodput as sim_goodput
     from ..simulate.run import replica, simulate as run_sim
-    from ..space.enumerate import Space, replicas_that_fit
+    from ..space.enumerate import Space
+    from ..space.packing import replicas_that_fit
     from ..space.rules import check_placement
     from ..spec import load_problem
 
@@ -79,7 +80,7 @@ def simulate(
         raise ParasearchError("simulate runs one GPU pool; this problem has several")
     pool = problem.pool
     t, p, e, a = degrees.get("tp", 1), degrees.get("pp", 1), degrees.get("ep", 1), degrees.get("attn_dp", False)
-    fit = replicas_that_fit(t * p * e, pool)
+    fit = replicas_that_fit(t * e, p, pool)
     d = degrees.get("dp", fit)
     check_placement(problem.model, t, p, e, d, a)
     if d > fit or fit < 1:

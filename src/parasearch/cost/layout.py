@@ -74,6 +74,18 @@ class Layout:
         return np.where(self.attn_dp, self.ep, 1)
 
 
+def handoff_leaves_domain(stage_gpus, boundary: int, domain_gpus: int) -> np.ndarray:
+    """Whether the hand-off after stage `boundary` (0-based) leaves the scale-up domain. Stages are
+    packed into domains whole (space/packing.py): a domain holds `domain // stage` stages of a
+    replica, filled in order from the replica's first stage, so every such group's last stage hands
+    off across; a stage that fills a domain or more always does. A replica that starts mid-domain
+    (the second TP1 PP3 replica on 8-GPU nodes) may cross one boundary earlier than priced: the
+    slight optimism docs/placement.md states."""
+    s = np.asarray(stage_gpus, dtype=np.int64)
+    per_domain = np.maximum(domain_gpus // np.maximum(s, 1), 1)
+    return (s >= domain_gpus) | ((boundary + 1) % per_domain == 0)
+
+
 def stage_layer_counts(group_index: tuple[int, ...], n_groups: int, pp: int) -> np.ndarray:
     """Layers of each group in each pipeline stage, shape (pp, n_groups); layers split as evenly
     as possible, the first stages taking one more when the split is uneven."""

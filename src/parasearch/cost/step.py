@@ -18,7 +18,7 @@ from ..catalog.hardware import Hardware
 from ..catalog.models import Attention, FeedForward, ModelSpec
 from . import comm
 from . import kernels as K
-from .layout import Layout, stage_layer_counts
+from .layout import Layout, handoff_leaves_domain, stage_layer_counts
 from .memory import kv_heads_per_gpu, realized
 from .precision import Precision, bytes_per, compute_format
 
@@ -68,6 +68,17 @@ class Breakdown:
     def select(self, mask: np.ndarray, other: "Breakdown") -> "Breakdown":
         return Breakdown(*(np.where(mask, getattr(self, r), getattr(other, r)) for r in RESOURCES),
                          np.where(mask, self._launches(), other._launches()))
+
+    def take(self, idx) -> "Breakdown":
+        return Breakdown(*(getattr(self, r)[idx] for r in RESOURCES), self._launches()[idx])
+
+    def put(self, idx, other: "Breakdown") -> None:
+        """Write `other`'s entries at `idx`, in place."""
+        for r in RESOURCES:
+            getattr(self, r)[idx] = getattr(other, r)
+        if self.launches is None:
+            self.launches = np.zeros_like(self.compute)
+        self.launches[idx] = other._launches()
 
     def add_latency(self, seconds) -> "Breakdown":
         """A copy with `seconds` of fixed (host) time booked as latency."""
@@ -321,29 +332,48 @@ def forward(model: ModelSpec, hw: Hardware, engine: Engine, layout: Layout, prec
     g_stage = layout.stage_gpus
     domain = hw.scale_up_domain_gpus
     for p in np.unique(layout.pp):
-        sel = layout.pp == p
+        # Only this depth's rows, and each distinct stage (layer counts, last or not) priced once:
+        # deep pipelines (PP up to the layer count) have few distinct stages.
+        rows = np.flatnonzero(layout.pp == p)
+        m_rows = rows.size
+        groups = [b.take(rows) for b in per_group]
         counts = stage_layer_counts(model.layer_group_index, len(model.groups), int(p))
-        best = Breakdown.zeros(n)
-        best_t = np.full(n, -np.inf)
+        kinds: dict[tuple, list[int]] = {}
         for s in range(int(p)):
-            bd = Breakdown.zeros(n)
-            for g, cnt in enumerate(counts[s]):
-                if cnt:
-                    bd = bd.plus(per_group[g].scaled(float(cnt)))
-            if s == p - 1:
-                bd = bd.plus(head)
+            kinds.setdefault((tuple(counts[s].tolist()), s == p - 1), []).append(s)
+        send_in = comm.send(hw, act_bytes[rows], False)
+        send_out = comm.send(hw, act_bytes[rows], True)
+        best = Breakdown.zeros(m_rows)
+        best_t = np.full(m_rows, -np.inf)
+        passed = np.zeros(m_rows)
+        for (cnt, last), stages in kinds.items():
+            bd = Breakdown.zeros(m_rows)
+            for g, c in enumerate(cnt):
+                if c:
+                    bd = bd.plus(groups[g].scaled(float(c)))
+            if last:
+                cand = bd.plus(head.take(rows))
+                passed += cand.total
             else:
-                # Stages sit on consecutive GPUs: the hand-off to the next stage leaves the
-                # scale-up domain when a stage fills domains or the boundary falls on one's edge.
-                cross = (g_stage >= domain) | (((s + 1) * g_stage) % domain == 0)
-                bd.collective(comm.send(hw, act_bytes, cross))
-            total = bd.total
-            through[sel] += total[sel]
-            better = sel & ((total > best_t) | np.isnan(total))
-            best = bd.select(better, best)
+                # Stages are packed whole into scale-up domains: the hand-off to the next stage
+                # leaves the domain when a stage fills one or the domain's stage slots run out.
+                cross = handoff_leaves_domain(g_stage[rows][:, None], np.array(stages)[None, :], domain)
+                n_cross = cross.sum(axis=1)
+                inside, outside = bd.scaled(1.0), bd.scaled(1.0)
+                inside.collective(send_in)
+                outside.collective(send_out)
+                passed += (len(stages) - n_cross) * inside.total + n_cross * outside.total
+                # The slower of the two kinds of stage that occur (crossing is not always slower:
+                # a fabric's fitted latency may exceed the network's).
+                use_out = (n_cross == len(stages)) | ((n_cross > 0) & (outside.total > inside.total))
+                cand = outside.select(use_out, inside)
+            total = cand.total
+            better = (total > best_t) | np.isnan(total)
+            best = cand.select(better, best)
             best_t = np.where(better, total, best_t)
-        tick[sel] = best_t[sel]
-        slow = best.select(sel, slow)
+        tick[rows] = best_t
+        through[rows] = passed
+        slow.put(rows, best)
     return StepCost(tick, through, slow)
 
 

@@ -37,6 +37,7 @@ from .storage import mask_url, open_storage
 # machine gone) and no longer holds its placement.
 ABANDONED_AFTER_S = 60.0
 STORAGE_RETRIES = 8
+LOOKUP_LIMIT = 200_000  # spaces up to this many placements are priced in one oracle call
 
 
 def _sampler(problem: Problem, seed: int):
@@ -85,6 +86,8 @@ class _Objective:
                         "dp": sorted({k[3] for k in self.valid})}
         self.sample_dp = any(len(v) > 1 for v in self.dps.values())
         self.cache: dict[tuple, tuple[list[float], dict[str, float]]] = {}
+        self.table: dict[tuple, int] | None = None  # placement -> row of `priced` (spaces up to LOOKUP_LIMIT)
+        self.priced: tuple[np.ndarray, dict[str, np.ndarray]] | None = None
         self.seen: set[tuple] = set()
         self.evaluations = 0
         self.duplicates_in_a_row = 0
@@ -139,29 +142,49 @@ class _Objective:
         return taken
 
     def evaluate(self, key: tuple) -> tuple[list[float], dict[str, float]]:
+        """Objective values and constraint violations of one placement. The oracle is vectorized:
+        on spaces up to LOOKUP_LIMIT placements one call prices the whole space the first time
+        and trials read their row, so a trial costs the sampler's time, not the oracle's."""
+        self.evaluations += 1
+        if len(self.space) <= LOOKUP_LIMIT:
+            if self.priced is None:
+                self.priced = self.price(evaluate(self.problem, self.space))
+                lay = self.space.layout
+                self.table = {k: i for i, k in enumerate(zip(lay.tp.tolist(), lay.pp.tolist(), lay.ep.tolist(),
+                                                               lay.dp.tolist(), lay.attn_dp.tolist(),
+                                                               self.space.max_batch.astype(int).tolist()))}
+            i = self.table[key]
+            values, cons = self.priced
+            return [float(v) for v in values[i]], {n: float(c[i]) for n, c in cons.items()}
         tp, pp, ep, dp, adp, mb = key
         sp = Space(Layout.of(tp, pp, ep, dp, adp), np.array([float(mb)]), self.space.pool)
-        ev = evaluate(self.problem, sp)
-        self.evaluations += 1
-        values = []
+        values, cons = self.price(evaluate(self.problem, sp))
+        return [float(v) for v in values[0]], {n: float(c[0]) for n, c in cons.items()}
+
+    def price(self, ev) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """(objective values, one column per objective; constraint violations by name, <= 0 met)."""
+        cols = []
         for o in self.problem.objectives:
             metric, sense = OBJECTIVES[o]
-            v = float(ev.metric(metric)[0])
-            values.append(v if np.isfinite(v) else (0.0 if sense > 0 else 1e12))
+            v = np.asarray(ev.metric(metric), float)
+            cols.append(np.where(np.isfinite(v), v, 0.0 if sense > 0 else 1e12))
+        values = np.stack(cols, axis=1)
         s = ev.serving
         slo = self.problem.slo
-        cons = {"memory": 0.0 if s.fits[0] else 1.0 + float(-min(s.memory.kv_budget[0], 0.0)) / 1e9}
+        cons = {"memory": np.where(s.fits, 0.0, 1.0 + (-np.minimum(s.memory.kv_budget, 0.0)) / 1e9)}
         if ev.load is not None:
             # Under traffic every SLO is folded into the goodput: short of the target rate (or of any).
-            good, target = float(ev.load.goodput[0]), ev.load.target_rate
-            cons["goodput"] = (target / good - 1.0 if target else 0.0) if good > 0 else 1.0
+            good, target = np.asarray(ev.load.goodput, float), ev.load.target_rate
+            with np.errstate(divide="ignore", invalid="ignore"):
+                short = target / good - 1.0 if target else np.zeros_like(good)
+            cons["goodput"] = np.where(good > 0, short, 1.0)
             return values, cons
-        for name, limit, got in (("ttft", slo.ttft_s, s.ttft_s[0]), ("tpot", slo.tpot_s, s.tpot_s[0]),
-                                 ("e2e", slo.e2e_s, s.e2e_s[0])):
+        for name, limit, got in (("ttft", slo.ttft_s, s.ttft_s), ("tpot", slo.tpot_s, s.tpot_s),
+                                 ("e2e", slo.e2e_s, s.e2e_s)):
             if limit:
-                cons[name] = float(got / limit - 1.0)
+                cons[name] = np.asarray(got, float) / limit - 1.0
         if self.problem.workload.arrival_rate:
-            cons["rate"] = float(s.utilization[0] - 1.0)
+            cons["rate"] = np.asarray(s.utilization, float) - 1.0
         return values, cons
 
     def __call__(self, trial) -> list[float]:
@@ -215,25 +238,50 @@ def _fail_abandoned(study) -> int:
     return n
 
 
-def _warm_starts(obj: _Objective) -> list[dict[str, Any]]:
-    """Heuristic first points: for every replica shape at the shallowest pipeline, the largest
-    batch cap (throughput end) and the smallest (latency end)."""
-    out = []
-    by_tp: dict[tuple, list[str]] = {}
+def _warm_starts(obj: _Objective, budget: int) -> list[dict[str, Any]]:
+    """The first trials, from the oracle's structure: a cheap pass prices every replica shape at
+    its largest and smallest batch cap (and, with an arrival rate, its most replicas) in one
+    vectorized call; the shapes on that pass's Pareto front are the promising ones, and each is
+    enqueued with every batch cap it allows, best shapes first, up to `budget` trials. The
+    sampler spends the rest exploring around and beyond them."""
+    problem, space = obj.problem, obj.space
+    lay = space.layout
+    keys = list(zip(lay.tp.tolist(), lay.pp.tolist(), lay.ep.tolist(), lay.dp.tolist(), lay.attn_dp.tolist(),
+                    space.max_batch.astype(int).tolist()))
+    pick: list[int] = []
     for name, (tp, pp, ep, adp) in obj.shapes.items():
-        by_tp.setdefault((tp, adp), []).append(name)
-    for names in by_tp.values():
-        best = min(names, key=lambda n: (obj.shapes[n][1], -obj.shapes[n][2]))
-        for mb in (max(obj.batches[best]), min(obj.batches[best])):
-            p: dict[str, Any] = {}
-            if len(obj.choices["shape"]) > 1:
-                p["shape"] = best
-            if len(obj.choices["max_batch"]) > 1:
-                p["max_batch"] = mb
-            if obj.sample_dp:
-                p["dp"] = max(obj.dps[best])
-            if p and p not in out:
-                out.append(p)
+        dp = max(obj.dps[name])
+        for mb in {max(obj.batches[name]), min(obj.batches[name])}:
+            pick.append((tp, pp, ep, dp, adp, mb))
+    index = {k: i for i, k in enumerate(keys)}
+    rows = np.array(sorted(index[k] for k in pick if k in index), dtype=np.int64)
+    ev = evaluate(problem, space.take(rows))
+    front = front_of(problem, ev)
+    chosen: list[tuple] = []
+    seen_shapes: set[str] = set()
+    for i in front:
+        k = keys[rows[i]]
+        name = _shape_name(k[0], k[1], k[2], k[4])
+        if name not in seen_shapes:
+            seen_shapes.add(name)
+            chosen += [(k[0], k[1], k[2], k[3], k[4], mb)
+                       for mb in sorted(obj.batches[name], key=lambda b: (b != k[5], b))]
+    return _params_of(obj, chosen)[:budget]
+
+
+def _params_of(obj: _Objective, keys) -> list[dict[str, Any]]:
+    """Trial parameters that draw each placement of `keys` (in order, without repeats)."""
+    out: list[dict[str, Any]] = []
+    for tp, pp, ep, dp, adp, mb in keys:
+        p: dict[str, Any] = {}
+        if len(obj.choices["shape"]) > 1:
+            p["shape"] = _shape_name(tp, pp, ep, adp)
+        if len(obj.choices["max_batch"]) > 1:
+            p["max_batch"] = mb
+        if obj.sample_dp:
+            p["dp"] = dp
+        if p and p not in out:
+            out.append(p)
     return out
 
 
@@ -267,8 +315,12 @@ def optuna_search(problem: Problem, space: Space, *, progress: bool = True) -> S
         failed_before = _fail_abandoned(study) if shared else 0
         resumed = done()
         remaining = max(o.trials - resumed, 0)
+        warm: list = []
         if not study.get_trials(deepcopy=False):
-            for params in _warm_starts(obj)[:remaining]:
+            # A budget that covers the space evaluates all of it: sampling would only redraw duplicates.
+            warm = _params_of(obj, sorted(obj.valid)) if remaining >= len(obj.valid) \
+                else _warm_starts(obj, remaining // 2)
+            for params in warm:
                 study.enqueue_trial(params, skip_if_exists=True)
         bar = task = None
         if progress and remaining >= 50 and sys.stderr.isatty():
@@ -299,9 +351,15 @@ def optuna_search(problem: Problem, space: Space, *, progress: bool = True) -> S
     workers = sorted({t.user_attrs.get("worker", "?") for t in trials})
     info = {"study": name, "storage": shown, "trials": len(trials), "resumed_from": resumed,
             "sampler": o.sampler, "seed": seed, "workers": workers, "space_size": len(space),
-            "evaluated_here": obj.evaluations, "abandoned_trials_failed": failed_before}
+            "evaluated_here": obj.evaluations, "abandoned_trials_failed": failed_before,
+            "warm_start_trials": len(warm)}
     notes = [f"{len(trials)} finished trials ({resumed} before this run), {len(keys)} distinct valid placements "
              f"of {len(space)}"]
+    if warm and len(warm) >= len(obj.valid):
+        notes.append("the trial budget covers the space: every placement was enqueued")
+    elif warm:
+        notes.append(f"the first {len(warm)} trials were warm starts: the shapes on the front of a cheap pass "
+                     f"(every shape at its largest and smallest batch cap), with every batch cap")
     return SearchResult("optuna", ev, front, len(keys), time.perf_counter() - t0, notes, info)
 
 

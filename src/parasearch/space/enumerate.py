@@ -11,9 +11,9 @@ from ..catalog.models import ModelSpec
 from ..cost.layout import Layout
 from ..defaults import MAX_BATCH_GRID
 from ..spec.problem import Pool, Problem, SearchLimits
+from .packing import replicas_that_fit
 from .rules import attention_tp_ok, divisors, ffn_tp_ok
 
-DEFAULT_PP = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)
 DP_GRID_LIMIT = 64
 
 
@@ -30,23 +30,15 @@ class Space:
         return Space(self.layout.take(idx), self.max_batch[idx], self.pool)
 
 
-def replicas_that_fit(replica_gpus: int, pool: Pool) -> int:
-    """Replicas a pool holds: small ones share nodes without crossing them, big ones take whole nodes."""
-    g = pool.gpus_per_node
-    if replica_gpus <= g:
-        return pool.nodes * (g // replica_gpus)
-    if replica_gpus % g:
-        return 0
-    return pool.nodes // (replica_gpus // g)
-
-
 def degree_candidates(model: ModelSpec, pool: Pool, limits: SearchLimits) -> dict[str, list]:
     g = pool.gpus
     heads = model.attention_heads
     tp = list(limits.tp) if limits.tp else [t for t in divisors(heads) if t <= g]
     ep = list(limits.ep) if limits.ep else ([e for e in divisors(model.num_experts) if e <= g]
                                              if model.is_moe else [1])
-    pp = list(limits.pp) if limits.pp else [p for p in DEFAULT_PP if p <= min(model.num_layers, g)]
+    # Every pipeline depth up to the layer count (uneven splits allowed); deeper than the pool's
+    # GPUs cannot be placed.
+    pp = list(limits.pp) if limits.pp else list(range(1, min(model.num_layers, g) + 1))
     adp = list(limits.attn_dp) if limits.attn_dp else [False, True]
     mb = list(limits.max_batch) if limits.max_batch else list(MAX_BATCH_GRID)
     return {"tp": sorted(set(tp)), "ep": sorted(set(ep)), "pp": sorted(set(pp)), "attn_dp": sorted(set(adp)),
@@ -84,7 +76,7 @@ def enumerate_space(problem: Problem, pool: Pool | None = None) -> Space:
         if not attention_tp_ok(model, t_a) or not ffn_tp_ok(model, t_a, tp):
             continue
         replica = tp * ep * pp
-        max_dp = replicas_that_fit(replica, pool)
+        max_dp = replicas_that_fit(tp * ep, pp, pool)
         if max_dp < 1:
             continue
         for dp in _dp_values(max_dp, limits, problem.workload.arrival_rate is not None):

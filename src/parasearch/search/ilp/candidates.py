@@ -43,6 +43,10 @@ class Candidate:
     bottleneck: str
 
     @property
+    def stage_gpus(self) -> int:
+        return self.tp * self.ep
+
+    @property
     def label(self) -> str:
         return placement_label(self.tp, self.pp, self.ep, 1, self.attn_dp)
 
@@ -65,17 +69,10 @@ def _link(problem: Problem, pool: Pool, gpus: np.ndarray) -> np.ndarray:
     return gpus * per_gpu
 
 
-def packs_exactly(gpus: int, gpus_per_node: int) -> bool:
-    """Whole nodes, or a power of two dividing the node: sizes that always pack without waste
-    checks (each divides the next), which keeps the node-packing constraint exact."""
-    if gpus >= gpus_per_node:
-        return gpus % gpus_per_node == 0
-    return gpus_per_node % gpus == 0 and gpus & (gpus - 1) == 0
-
-
 def pool_candidates(problem: Problem, pool: Pool, roles=ROLES, prune: bool = True) -> list[Candidate]:
+    # The enumerator's space, every shape once (dp = 1): the same shapes and packing as exhaustive
+    # search, so the plan is optimal over every valid placement.
     sp = _shapes(problem, pool)
-    sp = sp.take(np.flatnonzero([packs_exactly(int(g), pool.gpus_per_node) for g in sp.layout.replica_gpus]))
     if len(sp) == 0:
         return []
     m, hw, eng, prec = problem.model, pool.hardware, problem.engine, problem.precision
@@ -119,28 +116,31 @@ def pool_candidates(problem: Problem, pool: Pool, roles=ROLES, prune: bool = Tru
         ttft = pcap.ttft_s + kv_bytes_per_request(problem) / plink
         ok = pcap.fits & _within(slo.ttft_s, ttft)
         add("prefill", rl, ok, b, pcap.requests_per_s, pcap.tpot_s, ttft, ttft, pcap.bottleneck, plink)
-    return prune_dominated(out) if prune else out
+    return prune_dominated(out, pool.gpus_per_node) if prune else out
 
 
 def _within(limit, value) -> np.ndarray:
     return np.ones_like(value, dtype=bool) if not limit else value <= limit
 
 
-def prune_dominated(cands: list[Candidate]) -> list[Candidate]:
-    """Drop c2 when some c1 of the same pool and role has a GPU count dividing c2's, at least its
-    rate per GPU, and no worse latency. k = gpus2 / gpus1 copies of c1 then take the same GPUs and
-    nodes (whole nodes stay whole, shares of a node stay within nodes), give at least c2's rate and
-    KV-transfer bandwidth, at the same price: every plan using c2 has an equal or better one
-    without it, so the optimum is unchanged. Of exact ties the first is kept."""
+def prune_dominated(cands: list[Candidate], gpus_per_node: int) -> list[Candidate]:
+    """Drop c2 when some c1 of the same pool and role has a GPU count dividing c2's, a stage that
+    tiles c2's stage slots, at least its rate per GPU, and no worse latency. k = gpus2 / gpus1
+    copies of c1 then take the same GPUs and nodes (each of c2's stage slots holds stage2 / stage1
+    of c1's, within the same node or whole nodes), give at least c2's rate and KV-transfer
+    bandwidth, at the same price: every plan using c2 has an equal or better one without it, so
+    the optimum is unchanged. Of exact ties the first is kept."""
     groups: dict[tuple, list[Candidate]] = {}
     for c in cands:
         groups.setdefault((c.pool, c.role), []).append(c)
     kept: list[Candidate] = []
+    g = gpus_per_node
     for group in groups.values():
         group.sort(key=lambda c: (c.gpus, -c.rate, c.tpot_s, c.ttft_s))
         survivors: list[Candidate] = []
         for c2 in group:
-            dominated = any(c2.gpus % c1.gpus == 0 and c1.rate / c1.gpus >= c2.rate / c2.gpus
+            dominated = any(c2.gpus % c1.gpus == 0 and _tiles(c1.stage_gpus, c2.stage_gpus, g)
+                            and c1.rate / c1.gpus >= c2.rate / c2.gpus
                             and c1.tpot_s <= c2.tpot_s and c1.ttft_s <= c2.ttft_s for c1 in survivors)
             if not dominated:
                 survivors.append(c2)
@@ -148,13 +148,21 @@ def prune_dominated(cands: list[Candidate]) -> list[Candidate]:
     return kept
 
 
+def _tiles(small: int, big: int, gpus_per_node: int) -> bool:
+    """Whether a stage slot of `big` GPUs holds big / small stages of `small` GPUs: within a node
+    when big fits one; on big's whole nodes when small divides the node or takes whole nodes."""
+    if big % small:
+        return False
+    return big <= gpus_per_node or gpus_per_node % small == 0 or small % gpus_per_node == 0
+
+
 def all_candidates(problem: Problem, roles=ROLES, prune: bool = True) -> list[Candidate]:
     """Candidates of every pool. Pools of one GPU type and node size share their candidates up to
     size: the oracle runs once per such class, on its largest pool, and each pool keeps those
     that fit it (a fleet of 32 pools of 5 GPU types costs 5 evaluations, not 32). Dominance
-    pruning commutes with that filter: a candidate's dominator divides its GPU count, so it fits
+    pruning commutes with that filter: a candidate's dominator tiles its stage slots, so it fits
     every pool the candidate fits."""
-    from ...space.enumerate import replicas_that_fit
+    from ...space.packing import replicas_that_fit
 
     classes: list[list[Pool]] = []
     for pool in problem.pools:  # Hardware holds a dict, so equal GPUs are found by comparison, not hashing
@@ -170,5 +178,5 @@ def all_candidates(problem: Problem, roles=ROLES, prune: bool = True) -> list[Ca
         cands = pool_candidates(problem, largest, roles, prune)
         for pool in members:
             by_pool[pool.name] = [c if pool is largest else replace(c, pool=pool.name) for c in cands
-                                  if pool is largest or replicas_that_fit(c.gpus, pool) >= 1]
+                                  if pool is largest or replicas_that_fit(c.stage_gpus, c.pp, pool) >= 1]
     return [c for pool in problem.pools for c in by_pool[pool.name]]

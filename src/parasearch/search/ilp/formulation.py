@@ -7,8 +7,9 @@ disaggregated; per pool, y_p >= 0 integer nodes holding replicas smaller than a 
   rate matching    R_dis <= sum_{c prefill} r_c x_c      (prompt tokens: rate x input length)
                    R_dis <= sum_{c decode}  r_c x_c      (output tokens: rate x output length)
   KV transfer      R_dis * kv_bytes <= sum_{c prefill} link_c x_c   and the same for decode
-  node packing     sum_{c big in p} (gpus_c / gpus_per_node) x_c + y_p <= nodes_p
-                   sum_{c small in p} gpus_c x_c <= gpus_per_node * y_p
+  node packing     a replica of c is pp_c stages of stage_c = tp_c ep_c GPUs (space/packing.py):
+                   sum_{c, big stage in p} pp_c (stage_c / gpus_per_node) x_c + y_p <= nodes_p
+                   and the stages smaller than a node fill y_p shared nodes (below)
   end-to-end SLO   a prefill p and a decode d whose TTFT_p + (output - 1) TPOT_d exceeds it are
                    not both used. The decodes p cannot pair with are the slowest k_p of them, so
                    one binary per decode rank says "one of the k slowest decodes is used"
@@ -18,8 +19,14 @@ disaggregated; per pool, y_p >= 0 integer nodes holding replicas smaller than a 
   objectives       goodput: max R (R <= target rate when one is given), then fewest GPUs
                    gpus / cost: min sum gpus_c x_c (x price) subject to R >= target rate
 
-Small replica sizes divide the node size and each divides the next (1, 2, 4, 8), so any set whose
-GPUs fit in y_p nodes packs into them without crossing a node: the packing constraint is exact.
+Shared nodes: when the pool's small stage sizes divide the node and each divides the next
+(1, 2, 4, 8), any set of stages whose GPUs fit in y_p nodes packs into them without crossing a node,
+so  sum_c pp_c stage_c x_c <= gpus_per_node y_p  is exact. Otherwise (stages of 3, 5, 6 GPUs next
+to others) each shared node takes one of the maximal node patterns (multisets of stage sizes that
+fill a node so no further stage fits), z_pk integer nodes of pattern k, sum_k z_pk = y_p, and the
+stages of each size fit the slots the patterns give:  sum_{c: stage_c = s} pp_c x_c <= sum_k
+n_ks z_pk. Every packing of stages into nodes has, node by node, a pattern contained in a maximal
+one, so this too is exact.
 
 Time: `time_limit` bounds one `solve` call whole (building the model, both goodput stages), and a
 solve always returns the best plan it has: the solver's incumbent, or, when a time-limited solver
@@ -41,6 +48,7 @@ from dataclasses import dataclass, field
 
 from ...errors import ParasearchError
 from ...spec.problem import Problem
+from ...space.packing import replicas_that_fit
 from .candidates import Candidate
 from .greedy import Greedy, greedy_plan
 
@@ -122,6 +130,7 @@ class _Model:
     gpus: object
     binaries: dict
     slow: list  # decode candidate indices, slowest first (the end-to-end rows' order)
+    z: dict = field(default_factory=dict)  # pool -> node-pattern variables (mixed stage sizes)
 
 
 def _expr(pairs):
@@ -140,7 +149,7 @@ def _build(problem: Problem, cands: list[Candidate], objective: str, target_rate
     prob = pulp.LpProblem("plan", pulp.LpMaximize if objective == "goodput" else pulp.LpMinimize)
     x = {}
     for i, c in enumerate(cands):
-        ub = pools[c.pool].gpus // c.gpus
+        ub = replicas_that_fit(c.stage_gpus, c.pp, pools[c.pool])
         if ub >= 1:
             x[i] = prob.add_variable(f"x{i}", lowBound=0, upBound=ub, cat="Integer")
     r_dis = prob.add_variable("R_dis", lowBound=0)
@@ -154,13 +163,24 @@ def _build(problem: Problem, cands: list[Candidate], objective: str, target_rate
         prob += _expr([(r_dis, kv_bytes)] + [(x[i], -c.kv_link_bytes_per_s) for i, c in dec]) <= 0
     served = _expr(agg + [(r_dis, 1.0)])
     y = {}
+    z = {}
     for k, (name, pool) in enumerate(pools.items()):
         g = pool.gpus_per_node
         y[name] = yv = prob.add_variable(f"y{k}", lowBound=0, upBound=pool.nodes, cat="Integer")
-        big = [(x[i], c.gpus // g) for i, c in enumerate(cands) if i in x and c.pool == name and c.gpus >= g]
-        small = [(x[i], c.gpus) for i, c in enumerate(cands) if i in x and c.pool == name and c.gpus < g]
+        mine = [(i, c) for i, c in enumerate(cands) if i in x and c.pool == name]
+        big = [(x[i], c.pp * (c.stage_gpus // g)) for i, c in mine if c.stage_gpus > g]
         prob += _expr(big + [(yv, 1.0)]) <= pool.nodes
-        prob += _expr(small + [(yv, -g)]) <= 0
+        small = [(i, c) for i, c in mine if c.stage_gpus <= g]
+        patterns = node_patterns(sorted({c.stage_gpus for _, c in small}), g)
+        if patterns is None:
+            prob += _expr([(x[i], c.pp * c.stage_gpus) for i, c in small] + [(yv, -g)]) <= 0
+            continue
+        zs = z[name] = [prob.add_variable(f"z{k}_{j}", lowBound=0, upBound=pool.nodes, cat="Integer")
+                        for j in range(len(patterns))]
+        prob += _expr([(zv, 1.0) for zv in zs] + [(yv, -1.0)]) <= 0
+        for size in sorted({c.stage_gpus for _, c in small}):
+            prob += _expr([(x[i], c.pp) for i, c in small if c.stage_gpus == size]
+                          + [(zv, -pat.get(size, 0)) for zv, pat in zip(zs, patterns)]) <= 0
     gpus = _expr([(x[i], c.gpus) for i, c in enumerate(cands) if i in x])
     lim = problem.limits
     if lim.max_gpus:
@@ -184,7 +204,52 @@ def _build(problem: Problem, cands: list[Candidate], objective: str, target_rate
             if missing:
                 raise ParasearchError(f"objective 'cost' needs price_per_gpu_hour (pool {missing} has none)")
             prob += _expr([(x[i], pools[c.pool].price_per_gpu_hour * c.gpus) for i, c in enumerate(cands) if i in x])
-    return _Model(prob, x, y, r_dis, served, gpus, binaries, slow)
+    return _Model(prob, x, y, r_dis, served, gpus, binaries, slow, z)
+
+
+MAX_PATTERNS = 5000
+
+
+def node_patterns(sizes: list[int], gpus_per_node: int) -> list[dict[int, int]] | None:
+    """The maximal ways to fill one node with stages of `sizes` (size -> count), or None when the
+    sizes form a chain dividing the node (the GPU count alone is then exact). Past MAX_PATTERNS
+    (hundreds of GPUs per node and many sizes) only single-size nodes are offered: still valid
+    packings, no longer every one (a note says so)."""
+    if all(gpus_per_node % s == 0 for s in sizes) and all(b % a == 0 for a, b in zip(sizes, sizes[1:])):
+        return None
+    out: list[dict[int, int]] = []
+    smallest = min(sizes)
+    desc = sorted(sizes, reverse=True)
+
+    def walk(j: int, left: int, cur: dict[int, int]) -> bool:
+        if len(out) > MAX_PATTERNS:
+            return False
+        if j == len(desc):
+            if left < smallest:
+                out.append(dict(cur))
+            return True
+        s = desc[j]
+        for n in range(left // s, -1, -1):
+            if n:
+                cur[s] = n
+            else:
+                cur.pop(s, None)
+            if not walk(j + 1, left - n * s, cur):
+                return False
+        cur.pop(s, None)
+        return True
+
+    if not walk(0, gpus_per_node, {}):
+        return [{s: gpus_per_node // s} for s in sizes]
+    return out
+
+
+def pattern_of(stages: list[int], patterns: list[dict[int, int]]) -> int | None:
+    """Index of a maximal pattern holding one node's stages (None: none offered holds them)."""
+    need: dict[int, int] = {}
+    for s in stages:
+        need[s] = need.get(s, 0) + 1
+    return next((k for k, pat in enumerate(patterns) if all(pat.get(s, 0) >= n for s, n in need.items())), None)
 
 
 def _e2e_rows(prob, problem: Problem, x: dict, pre: list, dec: list) -> tuple[dict, list]:
@@ -216,8 +281,9 @@ def _e2e_rows(prob, problem: Problem, x: dict, pre: list, dec: list) -> tuple[di
     return binaries, [j for j, _ in slow[:top]]
 
 
-def _set_start(m: _Model, problem: Problem, cands: list[Candidate], start: Greedy) -> None:
-    """The greedy plan as the solver's starting point."""
+def _set_start(m: _Model, problem: Problem, cands: list[Candidate], start: Greedy) -> bool:
+    """The greedy plan as the solver's starting point (False: it cannot be written in the model's
+    node patterns, and the solver starts cold)."""
     counts = start.counts
     for i, v in m.x.items():
         v.setInitialValue(counts.get(i, 0))
@@ -229,9 +295,21 @@ def _set_start(m: _Model, problem: Problem, cands: list[Candidate], start: Greed
             b.setInitialValue(1 if any(counts.get(j) for j in m.slow[:int(name[1:])]) else 0)
     pools = {p.name: p for p in problem.pools}
     for name, yv in m.y.items():
-        small = sum(cands[i].gpus * n for i, n in counts.items() if cands[i].pool == name
-                    and cands[i].gpus < pools[name].gpus_per_node)
-        yv.setInitialValue(-(-small // pools[name].gpus_per_node))
+        shared = start.nodes.get(name, [])
+        yv.setInitialValue(len(shared))
+        if name in m.z:
+            patterns = node_patterns(sorted({cands[i].stage_gpus for i in m.x if cands[i].pool == name
+                                             and cands[i].stage_gpus <= pools[name].gpus_per_node}),
+                                     pools[name].gpus_per_node)
+            counts_z = [0] * len(m.z[name])
+            for stages in shared:
+                k = pattern_of(stages, patterns)
+                if k is None:
+                    return False
+                counts_z[k] += 1
+            for zv, n in zip(m.z[name], counts_z):
+                zv.setInitialValue(n)
+    return True
 
 
 def solve(problem: Problem, cands: list[Candidate], *, objective: str, target_rate: float | None,
@@ -245,13 +323,15 @@ def solve(problem: Problem, cands: list[Candidate], *, objective: str, target_ra
     deadline = t0 + time_limit
     m = _build(problem, cands, objective, target_rate, kv_bytes)
     start = greedy_plan(problem, cands, objective, target_rate, kv_bytes)
-    if start is not None:
-        _set_start(m, problem, cands, start)
+    warm = start is not None and _set_start(m, problem, cands, start)
+    if start is not None and not warm:
+        for v in m.prob.variables():
+            v.setInitialValue(None)
     two_stage = objective == "goodput" and fewest_gpus
     first = (deadline - time.perf_counter()) * (0.7 if two_stage else 1.0)
     # Serving nothing is a plan under goodput: without a GPU floor that objective cannot be infeasible.
     may_be_infeasible = objective != "goodput" or bool(problem.limits.min_gpus)
-    status, bound = _run(m.prob, solver, max(first, MIN_SOLVE_S), warm=start is not None,
+    status, bound = _run(m.prob, solver, max(first, MIN_SOLVE_S), warm=warm,
                          may_be_infeasible=may_be_infeasible)
     notes: list[str] = []
     if status == "infeasible":

@@ -5,7 +5,8 @@ Replicas are added one at a time, the most efficient kind first (requests/s per 
 for the cost objective): aggregated replicas, or prefill and decode replicas in step (a decode
 replica, then prefill replicas until their rate and KV bandwidth match it), whichever serves a
 request with fewer GPUs. They are packed into each pool's nodes under the integer program's rules
-(replicas of a node or more take whole nodes, smaller ones share the nodes opened for them), and
+(stages larger than a node take whole nodes, smaller stages go first-fit into the nodes opened
+for them, a replica's stages anywhere: space/packing.py), and
 a prefill and a decode whose pairing would break the end-to-end SLO are never both used. The
 plan is feasible for the integer program by construction, never optimal by promise.
 """
@@ -21,6 +22,7 @@ from .candidates import Candidate
 class Greedy:
     counts: dict[int, int] = field(default_factory=dict)
     r_dis: float = 0.0                 # the disaggregated rate the plan serves
+    nodes: dict[str, list[list[int]]] = field(default_factory=dict)  # pool -> stage sizes in each shared node
 
 
 def _served(cands, counts, kv_bytes) -> tuple[float, float]:
@@ -40,7 +42,7 @@ def greedy_plan(problem: Problem, cands: list[Candidate], objective: str, target
     """A plan, or None when this rule cannot meet the objective's target (or the GPU floor)."""
     pools = {p.name: p for p in problem.pools}
     free_nodes = {n: p.nodes for n, p in pools.items()}
-    small_free = {n: 0 for n in pools}  # GPUs left in nodes opened for replicas smaller than a node
+    shared = {n: [] for n in pools}  # pool -> stage sizes in each node opened for stages smaller than a node
     lim = problem.limits
     max_gpus = lim.max_gpus or float("inf")
     e2e, tail = problem.slo.e2e_s, problem.workload.output_tokens - 1
@@ -69,18 +71,26 @@ def greedy_plan(problem: Problem, cands: list[Candidate], objective: str, target
         g = pools[c.pool].gpus_per_node
         if state["gpus"] + c.gpus > max_gpus or not pairs_ok(c):
             return False
-        if c.gpus >= g:
-            need = c.gpus // g
+        s = c.stage_gpus
+        if s > g:
+            need = c.pp * (s // g)
             if free_nodes[c.pool] < need:
                 return False
             free_nodes[c.pool] -= need
         else:
-            if small_free[c.pool] < c.gpus:
-                if free_nodes[c.pool] < 1:
-                    return False
-                free_nodes[c.pool] -= 1
-                small_free[c.pool] += g
-            small_free[c.pool] -= c.gpus
+            nodes = [list(n) for n in shared[c.pool]]
+            opened = 0
+            for _ in range(c.pp):
+                home = next((n for n in nodes if sum(n) + s <= g), None)
+                if home is None:
+                    if opened >= free_nodes[c.pool]:
+                        return False
+                    opened += 1
+                    home = []
+                    nodes.append(home)
+                home.append(s)
+            free_nodes[c.pool] -= opened
+            shared[c.pool] = nodes
         plan.counts[i] = plan.counts.get(i, 0) + 1
         state["gpus"] += c.gpus
         if c.role == "prefill":
@@ -144,6 +154,7 @@ def greedy_plan(problem: Problem, cands: list[Candidate], objective: str, target
     while lim.min_gpus and state["gpus"] < lim.min_gpus:  # a floor on GPUs: more of whatever still fits
         if not (add_aggregated() or add_pair()):
             return None
+    plan.nodes = shared
     a, d = _served(cands, plan.counts, kv_bytes)
     plan.r_dis = max(min(d, target_rate - a), 0.0) if capped else d
     if target_rate and not capped and a + d < target_rate * (1 - 1e-9):
