@@ -167,11 +167,11 @@ def allocation_rows(problem: Problem, cands: list[Candidate], counts: dict[int, 
         share = g.goodput * load
         lm = load_model(problem, pools[c.pool], [_shape(c)], [g.size])
         st = L.state(lm, np.array([max(share, 1e-12)]), cv * cv / g.size)
-        checks = []
+        checks = {}   # flat keys (CSV columns): ttft_p99_at_share_s, ...
         for t in targets:
             value = float(L.mean(lm, st, t.metric)[0]) if t.quantile is None else \
                 float(L.percentile(lm, st, t.metric, t.quantile)[0])
-            checks.append({"slo": binding_label(t.name), "limit_s": t.limit, "at_share_s": value})
+            checks[f"{t.metric}_{t.stat}_at_share_s"] = value
             if value > worst.get(t.name, (-1.0, 0.0))[0]:
                 worst[t.name] = (value, t.limit)
         replicas = n * g.size
@@ -184,7 +184,7 @@ def allocation_rows(problem: Problem, cands: list[Candidate], counts: dict[int, 
             "requests_per_s_per_replica": g.goodput, "requests_per_s": c.rate * n,
             "goodput_per_replica_rps": g.goodput, "rate_per_replica_rps": share,
             "tpot_s": c.tpot_s, "ttft_s": c.ttft_s, "bottleneck": c.bottleneck,
-            "slo_binding": g.binding, "slo_at_share": checks,
+            "slo_binding": g.binding, **checks,
         })
     margins = {binding_label(k): {"limit_s": lim, "worst_s": v, "margin": 1 - v / lim} for k, (v, lim) in worst.items()}
     return rows, {"load_factor": load, "margins": margins}
@@ -196,7 +196,10 @@ def annotate(plan: dict, problem: Problem, cands: list[Candidate], counts: dict[
     and the stated SLOs at each one's share of the rate, the SLO margins of those values, how
     burstiness was treated, and why disaggregation was not considered."""
     traffic = problem.traffic_or_default()
-    rows, extra = allocation_rows(problem, cands, counts, info, float(plan.get("served_rate") or 0.0))
+    served = float(plan.get("served_rate") or 0.0)
+    if problem.workload.arrival_rate:   # gpus/cost plans report what they could serve; the traffic is the target
+        served = min(served, problem.workload.arrival_rate)
+    rows, extra = allocation_rows(problem, cands, counts, info, served)
     plan["allocation"] = rows
     if problem.slo.targets:
         plan["slo_margins"] = extra["margins"]
