@@ -65,7 +65,7 @@ def test_search_under_traffic_reports_goodput_and_percentiles(traced, tmp_path):
 def test_a_target_rate_prunes_placements_that_cannot_carry_it(traced, tmp_path):
     f = tmp_path / "rate.yaml"
     f.write_text(open(traced).read().replace("{trace:", "{rate: 60, trace:"))
-    rc, out, err = run_cli("search", f"{f}", "--json")
+    rc, out, err = run_cli("search", f"{f}", "--json", "--method", "exhaustive")  # auto: the ILP plans it
     assert rc == 0, err
     r = json.loads(out)
     assert all(p["goodput_rps"] >= 60 and p["rate_rps"] == 60 for p in r["pareto"])

@@ -3,9 +3,9 @@
 - `exhaustive`: every placement of the space, evaluated at once (the reference).
 - `optuna`: multi-objective black-box search (NSGA-II or TPE), resumable and distributable.
 - `ilp`: exact cluster planning over GPU pools with PuLP (problems with pools or a target rate).
-- `auto`: ilp for problems with pools or a target arrival rate (without a trace, an arrival process
-  or percentile SLOs, which the single-pool engines model), else exhaustive when the space is
-  small enough, else optuna.
+- `auto`: ilp for problems with pools or a target arrival rate (under traffic too: the ILP rates
+  replicas at their goodput, `ilp/traffic.py`), else exhaustive when the space is small enough,
+  else optuna.
 """
 
 from __future__ import annotations
@@ -27,8 +27,9 @@ def choose_method(problem: Problem, method: str, space_size: int | None = None) 
     if method != "auto":
         return method
     pools = problem.declared_pools or len(problem.pools) > 1 or problem.limits.disaggregation
-    # Percentiles under traffic come from the load model, which the single-pool engines run.
-    if pools or (problem.workload.arrival_rate and not problem.under_load):
+    # Under traffic the ILP sizes replicas at their goodput (ilp/traffic.py); without a target rate a
+    # single pool stays with the engines that report each placement's goodput.
+    if pools or problem.workload.arrival_rate:
         return "ilp"
     if space_size is None:
         return "auto"

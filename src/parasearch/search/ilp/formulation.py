@@ -16,7 +16,7 @@ disaggregated; per pool, y_p >= 0 integer nodes holding replicas smaller than a 
                    (s_k >= s_{k-1}, x_{d_k} <= bound s_k) and p is used only if s_{k_p} = 0:
                    O(prefills + decodes) rows instead of one per clashing pair
   GPU limits       min_gpus <= sum gpus_c x_c <= max_gpus (search limits, when given)
-  objectives       goodput: max R (R <= target rate when one is given), then fewest GPUs
+  objectives       goodput: max min(R, target rate), then fewest GPUs
                    gpus / cost: min sum gpus_c x_c (x price) subject to R >= target rate
 
 Shared nodes: when the pool's small stage sizes divide the node and each divides the next
@@ -190,7 +190,11 @@ def _build(problem: Problem, cands: list[Candidate], objective: str, target_rate
     binaries, slow = _e2e_rows(prob, problem, x, pre, dec)
     if objective == "goodput":
         if target_rate:
-            prob += served <= target_rate
+            # The rate served is min(capacity, target), a continuous S: asking the integer capacity
+            # itself to stay under the target is a subset-sum that only disaggregation's R_dis could fill.
+            cap = prob.add_variable("S", lowBound=0, upBound=target_rate)
+            prob += _expr([(cap, 1.0), (r_dis, -1.0)] + [(v, -c) for v, c in agg]) <= 0
+            served = cap
         prob += served
     else:
         if not target_rate:
@@ -288,6 +292,9 @@ def _set_start(m: _Model, problem: Problem, cands: list[Candidate], start: Greed
     for i, v in m.x.items():
         v.setInitialValue(counts.get(i, 0))
     m.r_dis.setInitialValue(start.r_dis)
+    if hasattr(m.served, "setInitialValue"):  # the capped served rate S (goodput with a target)
+        agg = sum(cands[i].rate * n for i, n in counts.items() if cands[i].role == "aggregated")
+        m.served.setInitialValue(min(agg + start.r_dis, m.served.upBound))
     for name, b in m.binaries.items():
         if name.startswith("u"):
             b.setInitialValue(1 if counts.get(int(name[1:])) else 0)
@@ -384,6 +391,7 @@ def allocation(problem: Problem, cands: list[Candidate], counts: dict[int, int],
     dis_rate = min(caps)
     if objective == "goodput" and target_rate:
         dis_rate = max(min(dis_rate, target_rate - agg_rate), 0.0)
+        agg_rate = min(agg_rate, target_rate)  # serving the target is all that is asked (the S of _build)
     total_gpus = sum(cands[i].gpus * n for i, n in counts.items())
     prices = [pools[cands[i].pool].price_per_gpu_hour for i in counts]
     cost = (sum(pools[cands[i].pool].price_per_gpu_hour * cands[i].gpus * n for i, n in counts.items())

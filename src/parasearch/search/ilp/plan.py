@@ -9,14 +9,14 @@ and are skipped, with a note, once it is spent. A solve never discards a plan it
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from ...errors import InfeasibleError, ParasearchError
 from ...space.label import placement_label
-from ...spec.problem import Problem
-from . import decision, infeasible
+from ...spec.problem import Problem, Slo
+from . import decision, infeasible, traffic
 from .candidates import Candidate, all_candidates, kv_bytes_per_request
 from .formulation import MIN_SOLVE_S, Allocation, solve
 
@@ -72,7 +72,16 @@ def ilp_search(problem: Problem) -> PlanResult:
         return deadline - time.perf_counter()
 
     roles = ("aggregated",) if problem.limits.disaggregation is False else ("aggregated", "prefill", "decode")
-    cands = all_candidates(problem, roles)
+    # --- traffic (issue 12): under load, aggregated replicas rated at their goodput (ilp/traffic.py) ---
+    binding = None
+    if traffic.applies(problem):
+        roles = ("aggregated",)
+        cands, binding = traffic.load_candidates(problem)
+        if not cands and all_candidates(replace(problem, slo=Slo()), roles):
+            raise InfeasibleError("nothing fits: " + traffic.no_candidates_reason(problem))
+    else:
+        cands = all_candidates(problem, roles)
+    # --- end traffic ---
     if not cands:
         raise InfeasibleError("nothing fits: " + infeasible.no_candidates(problem, roles))
     target = problem.workload.arrival_rate
@@ -166,6 +175,8 @@ def ilp_search(problem: Problem) -> PlanResult:
         "pools": [{"name": p.name, "hardware": p.hardware.name, "nodes": p.nodes, "gpus_per_node": p.gpus_per_node,
                    "price_per_gpu_hour": p.price_per_gpu_hour} for p in problem.pools],
     }
+    if binding is not None:  # traffic (issue 12): what binds, percentiles at each replica's share
+        traffic.annotate(plan, problem, cands, best.counts, binding)
     plan["seconds"] = round(time.perf_counter() - t0, 4)
     return PlanResult("ilp", plan, time.perf_counter() - t0, cands, best)
 
