@@ -41,10 +41,16 @@ class Candidate:
     e2e_s: float
     kv_link_bytes_per_s: float  # bandwidth the replica's NICs give KV transfers (disaggregated roles)
     bottleneck: str
+    group: int = 1         # replicas the candidate stands for (the ILP under traffic rates groups)
 
     @property
     def stage_gpus(self) -> int:
         return self.tp * self.ep
+
+    @property
+    def slots(self) -> int:
+        """Stage slots one unit of the candidate takes: pp per replica."""
+        return self.pp * self.group
 
     @property
     def label(self) -> str:
@@ -178,5 +184,5 @@ def all_candidates(problem: Problem, roles=ROLES, prune: bool = True) -> list[Ca
         cands = pool_candidates(problem, largest, roles, prune)
         for pool in members:
             by_pool[pool.name] = [c if pool is largest else replace(c, pool=pool.name) for c in cands
-                                  if pool is largest or replicas_that_fit(c.stage_gpus, c.pp, pool) >= 1]
+                                  if pool is largest or replicas_that_fit(c.stage_gpus, c.slots, pool) >= 1]
     return [c for pool in problem.pools for c in by_pool[pool.name]]

@@ -149,7 +149,7 @@ def _build(problem: Problem, cands: list[Candidate], objective: str, target_rate
     prob = pulp.LpProblem("plan", pulp.LpMaximize if objective == "goodput" else pulp.LpMinimize)
     x = {}
     for i, c in enumerate(cands):
-        ub = replicas_that_fit(c.stage_gpus, c.pp, pools[c.pool])
+        ub = replicas_that_fit(c.stage_gpus, c.slots, pools[c.pool])
         if ub >= 1:
             x[i] = prob.add_variable(f"x{i}", lowBound=0, upBound=ub, cat="Integer")
     r_dis = prob.add_variable("R_dis", lowBound=0)
@@ -168,18 +168,18 @@ def _build(problem: Problem, cands: list[Candidate], objective: str, target_rate
         g = pool.gpus_per_node
         y[name] = yv = prob.add_variable(f"y{k}", lowBound=0, upBound=pool.nodes, cat="Integer")
         mine = [(i, c) for i, c in enumerate(cands) if i in x and c.pool == name]
-        big = [(x[i], c.pp * (c.stage_gpus // g)) for i, c in mine if c.stage_gpus > g]
+        big = [(x[i], c.slots * (c.stage_gpus // g)) for i, c in mine if c.stage_gpus > g]
         prob += _expr(big + [(yv, 1.0)]) <= pool.nodes
         small = [(i, c) for i, c in mine if c.stage_gpus <= g]
         patterns = node_patterns(sorted({c.stage_gpus for _, c in small}), g)
         if patterns is None:
-            prob += _expr([(x[i], c.pp * c.stage_gpus) for i, c in small] + [(yv, -g)]) <= 0
+            prob += _expr([(x[i], c.slots * c.stage_gpus) for i, c in small] + [(yv, -g)]) <= 0
             continue
         zs = z[name] = [prob.add_variable(f"z{k}_{j}", lowBound=0, upBound=pool.nodes, cat="Integer")
                         for j in range(len(patterns))]
         prob += _expr([(zv, 1.0) for zv in zs] + [(yv, -1.0)]) <= 0
         for size in sorted({c.stage_gpus for _, c in small}):
-            prob += _expr([(x[i], c.pp) for i, c in small if c.stage_gpus == size]
+            prob += _expr([(x[i], c.slots) for i, c in small if c.stage_gpus == size]
                           + [(zv, -pat.get(size, 0)) for zv, pat in zip(zs, patterns)]) <= 0
     gpus = _expr([(x[i], c.gpus) for i, c in enumerate(cands) if i in x])
     lim = problem.limits

@@ -73,14 +73,14 @@ def greedy_plan(problem: Problem, cands: list[Candidate], objective: str, target
             return False
         s = c.stage_gpus
         if s > g:
-            need = c.pp * (s // g)
+            need = c.slots * (s // g)
             if free_nodes[c.pool] < need:
                 return False
             free_nodes[c.pool] -= need
         else:
             nodes = [list(n) for n in shared[c.pool]]
             opened = 0
-            for _ in range(c.pp):
+            for _ in range(c.slots):
                 home = next((n for n in nodes if sum(n) + s <= g), None)
                 if home is None:
                     if opened >= free_nodes[c.pool]:

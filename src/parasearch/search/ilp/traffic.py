@@ -32,10 +32,10 @@ import numpy as np
 
 from ...cost import load as L
 from ...cost.layout import Layout
-from ...space.enumerate import replicas_that_fit
+from ...space.packing import replicas_that_fit
 from ...space.label import placement_label
 from ...spec.problem import Pool, Problem, Slo
-from .candidates import Candidate, all_candidates, packs_exactly, prune_dominated
+from .candidates import Candidate, all_candidates, prune_dominated
 
 SAMPLE = 96          # requests standing for the length distribution (as in search/goodput.py)
 GROUPS = (1, 2, 4, 8, 16, 32)   # replicas per candidate group; beyond 32, cv^2 / j is near 0 anyway
@@ -107,12 +107,13 @@ def load_candidates(problem: Problem, prune: bool = True) -> tuple[list[Candidat
     out: list[Candidate] = []
     info: dict[Candidate, GroupInfo] = {}
     for members in classes:
+        mine: list[Candidate] = []
         biggest = max((pools[c.pool] for c in members), key=lambda q: q.gpus)
         protos = {}
         for c in members:
             protos.setdefault(_shape(c), c)
         rows = [(s, j) for s, c in protos.items() for j in GROUPS
-                if packs_exactly(j * c.gpus, biggest.gpus_per_node) and replicas_that_fit(j * c.gpus, biggest) >= 1]
+                if replicas_that_fit(c.stage_gpus, c.pp * j, biggest) >= 1]
         lm = load_model(problem, biggest, [s for s, _ in rows], [j for _, j in rows])
         good, binds = L.goodput(lm, targets, cv)                  # per replica, at ca2 = cv^2 / j
         st = L.state(lm, np.maximum(good, 1e-12), cv * cv / lm.replicas)
@@ -121,16 +122,15 @@ def load_candidates(problem: Problem, prune: bool = True) -> tuple[list[Candidat
         for c in members:
             for j in GROUPS:
                 got = table.get((_shape(c), j))
-                if got is None or replicas_that_fit(j * c.gpus, pools[c.pool]) < 1:
+                if got is None or replicas_that_fit(c.stage_gpus, c.pp * j, pools[c.pool]) < 1:
                     continue
                 g, b, tt, tp = got
                 if g <= 0 or not (np.isfinite(tt) and np.isfinite(tp)):
                     continue
-                r = replace(c, gpus=j * c.gpus, rate=j * g, ttft_s=tt, tpot_s=tp, e2e_s=tt + tp * tail)
-                out.append(r)
+                r = replace(c, gpus=j * c.gpus, rate=j * g, ttft_s=tt, tpot_s=tp, e2e_s=tt + tp * tail, group=j)
+                mine.append(r)
                 info[r] = GroupInfo(j, c.gpus, g, binding_label(b))
-    if prune:
-        out = prune_dominated(out)
+        out += prune_dominated(mine, biggest.gpus_per_node) if prune else mine
     order = {p.name: i for i, p in enumerate(problem.pools)}
     out.sort(key=lambda c: order[c.pool])
     return out, {c: info[c] for c in out}
