@@ -47,7 +47,7 @@ def search(
                                           "postgresql://...); default: $PARASEARCH_STORAGE."),
     study: Optional[str] = typer.Option(None, help="Optuna: study name, to resume or to share between workers."),
     time_limit: Optional[float] = typer.Option(None, "--time-limit", help="ILP: solver time limit in seconds."),
-    solver: Optional[str] = typer.Option(None, help="ILP: cbc (bundled with PuLP) or highs."),
+    solver: Optional[str] = typer.Option(None, help="ILP: highs (default) or cbc (bundled with PuLP)."),
     rank: Optional[str] = typer.Option(None, help="cluster (whole-cluster tok/s; default for a fixed cluster) or per-gpu (tok/s per GPU; default when an arrival rate or a GPU range sizes the fleet)."),
     top: Optional[int] = typer.Option(None, help="Show only the first N rows of the table."),
     explain: bool = typer.Option(False, "--explain", help="Say under the table why every row binds, and what the columns mean."),

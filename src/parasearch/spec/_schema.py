@@ -225,7 +225,7 @@ class OptunaIn(_Strict):
 
 
 class IlpIn(_Strict):
-    solver: Literal["cbc", "highs"] = "cbc"
+    solver: Literal["cbc", "highs"] = "highs"
     time_limit_s: Real(86_400) = 60.0
     objective: Literal["goodput", "gpus", "cost"] = "goodput"
     kv_transfer_bytes_per_s: Optional[Real(1e14)] = None

@@ -79,7 +79,7 @@ class OptunaOptions:
 
 @dataclass(frozen=True)
 class IlpOptions:
-    solver: str = "cbc"
+    solver: str = "highs"
     time_limit_s: float = 60.0
     objective: str = "goodput"
     kv_transfer_bytes_per_s: float | None = None

@@ -6,7 +6,7 @@ disaggregated; per pool, y_p >= 0 integer nodes holding replicas smaller than a 
   served rate      R = sum_{c aggregated} r_c x_c + R_dis
   rate matching    R_dis <= sum_{c prefill} r_c x_c      (prompt tokens: rate x input length)
                    R_dis <= sum_{c decode}  r_c x_c      (output tokens: rate x output length)
-  KV transfer      R_dis * kv_bytes <= sum_{c prefill} link_c x_c   and the same for decode
+  KV transfer      R_dis <= sum_{c prefill} (link_c / kv_bytes) x_c   and the same for decode
   node packing     a replica of c is pp_c stages of stage_c = tp_c ep_c GPUs (space/packing.py):
                    sum_{c, big stage in p} pp_c (stage_c / gpus_per_node) x_c + y_p <= nodes_p
                    and the stages smaller than a node fill y_p shared nodes (below)
@@ -159,8 +159,10 @@ def _build(problem: Problem, cands: list[Candidate], objective: str, target_rate
     prob += _expr([(r_dis, 1.0)] + [(x[i], -c.rate) for i, c in pre]) <= 0
     prob += _expr([(r_dis, 1.0)] + [(x[i], -c.rate) for i, c in dec]) <= 0
     if kv_bytes > 0:
-        prob += _expr([(r_dis, kv_bytes)] + [(x[i], -c.kv_link_bytes_per_s) for i, c in pre]) <= 0
-        prob += _expr([(r_dis, kv_bytes)] + [(x[i], -c.kv_link_bytes_per_s) for i, c in dec]) <= 0
+        # In requests per second (link bytes/s over bytes per request): rows in bytes carry
+        # coefficients of 1e10 next to rates of 1, which left CBC up to 10 s on 30-variable models.
+        prob += _expr([(r_dis, 1.0)] + [(x[i], -c.kv_link_bytes_per_s / kv_bytes) for i, c in pre]) <= 0
+        prob += _expr([(r_dis, 1.0)] + [(x[i], -c.kv_link_bytes_per_s / kv_bytes) for i, c in dec]) <= 0
     served = _expr(agg + [(r_dis, 1.0)])
     y = {}
     z = {}
@@ -320,7 +322,7 @@ def _set_start(m: _Model, problem: Problem, cands: list[Candidate], start: Greed
 
 
 def solve(problem: Problem, cands: list[Candidate], *, objective: str, target_rate: float | None,
-          kv_bytes: float, solver: str = "cbc", time_limit: float = 60.0, fewest_gpus: bool = True) -> Allocation:
+          kv_bytes: float, solver: str = "highs", time_limit: float = 60.0, fewest_gpus: bool = True) -> Allocation:
     """Solve one plan within `time_limit` seconds, model building included. For `goodput`, a
     second stage (when `fewest_gpus`) keeps the best rate and minimizes GPUs, so no idle replica is
     handed out; if it runs out of time the first stage's plan stands."""
