@@ -143,23 +143,23 @@ def prune_dominated(cands: list[Candidate], gpus_per_node: int) -> list[Candidat
     g = gpus_per_node
     for group in groups.values():
         group.sort(key=lambda c: (c.gpus, -c.rate, c.tpot_s, c.ttft_s))
-        survivors: list[Candidate] = []
+        # The survivors' columns as arrays (one vectorized test per candidate, not a Python loop).
+        # A c1 stage tiles c2's slot when it divides it and the pieces stay in place: within a
+        # node when c2's stage fits one; on c2's whole nodes when c1's divides the node or takes
+        # whole nodes itself.
+        cols = np.zeros((5, len(group)))   # gpus, stage, rate per GPU, tpot, ttft
+        n = 0
         for c2 in group:
-            dominated = any(c2.gpus % c1.gpus == 0 and _tiles(c1.stage_gpus, c2.stage_gpus, g)
-                            and c1.rate / c1.gpus >= c2.rate / c2.gpus
-                            and c1.tpot_s <= c2.tpot_s and c1.ttft_s <= c2.ttft_s for c1 in survivors)
+            gp, st, rpg, tpot, ttft = cols[:, :n]
+            small = st.astype(np.int64)
+            dominated = np.any((c2.gpus % gp.astype(np.int64) == 0) & (c2.stage_gpus % small == 0)
+                               & ((c2.stage_gpus <= g) | (g % small == 0) | (small % g == 0))
+                               & (rpg >= c2.rate / c2.gpus) & (tpot <= c2.tpot_s) & (ttft <= c2.ttft_s))
             if not dominated:
-                survivors.append(c2)
-        kept.extend(survivors)
+                cols[:, n] = (c2.gpus, c2.stage_gpus, c2.rate / c2.gpus, c2.tpot_s, c2.ttft_s)
+                n += 1
+                kept.append(c2)
     return kept
-
-
-def _tiles(small: int, big: int, gpus_per_node: int) -> bool:
-    """Whether a stage slot of `big` GPUs holds big / small stages of `small` GPUs: within a node
-    when big fits one; on big's whole nodes when small divides the node or takes whole nodes."""
-    if big % small:
-        return False
-    return big <= gpus_per_node or gpus_per_node % small == 0 or small % gpus_per_node == 0
 
 
 def all_candidates(problem: Problem, roles=ROLES, prune: bool = True) -> list[Candidate]:
