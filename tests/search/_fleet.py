@@ -2,8 +2,8 @@
 GPU types (12,648 GPUs in 32 pools by default), for checks that the ILP keeps its time limit.
 
 The pool sizes follow a fixed pattern (no randomness) scaled to the GPU count; prices differ a
-little per pool so that the cost objective has no trivial ties. The default rate, 19,000 req/s,
-is about 90% of what this fleet serves within the SLOs (the goodput optimum is about 20,960
+little per pool so that the cost objective has no trivial ties. The default rate, 16,500 req/s,
+is about 90% of what this fleet serves within the SLOs (the goodput optimum is about 18,500
 req/s), so the plan is feasible but tight.
 """
 
@@ -13,7 +13,7 @@ HARDWARE = ("h100-sxm", "h200", "b200", "mi300x", "mi325x", "h200", "h100-sxm", 
 PRICE = {"h100-sxm": 2.5, "h200": 3.5, "b200": 5.0, "mi300x": 2.8, "mi325x": 3.2}
 
 
-def fleet_problem(*, pools: int = 32, gpus: int = 12_648, rate: float = 19_000, objective: str = "cost",
+def fleet_problem(*, pools: int = 32, gpus: int = 12_648, rate: float = 16_500, objective: str = "cost",
                   time_limit_s: float = 2, solver: str = "cbc") -> str:
     """The problem file's text."""
     nodes = gpus // 8
