@@ -91,3 +91,31 @@ def test_requests_that_can_never_fit_count_against_the_percentiles():
     st = L.state(lm, 0.1, 1.0)
     assert not lm.servable[0].all()
     assert np.isinf(L.percentile(lm, st, "ttft", 0.99)[0]) and np.isfinite(L.percentile(lm, st, "ttft", 0.9)[0])
+
+
+def test_loaded_cycle_is_the_root_of_the_time_balance_even_when_a_prompt_costs_several_cycles():
+    """D = T0 + D rho(D): checked against the smallest root on a dense grid, for prompts that cost up to
+    ten decode cycles alone (eager mixed steps) and little riding, at rates from idle to saturated."""
+    from parasearch.cost.queueing import renewal_tables
+
+    rng = np.random.default_rng(7)
+    n = 400
+    lam = rng.uniform(0.1, 400.0, n)
+    ca2 = rng.choice([0.25, 1.0, 4.0], n)
+    t0 = rng.uniform(0.003, 0.05, n)
+    alone = t0 * rng.uniform(0.0, 10.0, n)
+    rider = alone * rng.uniform(0.0, 0.3, n) * rng.uniform(0.0, 1.0, n) ** 4
+    ren = renewal_tables(np.unique(ca2))
+    got = L.loaded_cycle(lam, ca2, t0, alone, rider, ren)
+    grid = np.geomspace(1e-3, 1e3, 40001)
+    for k in range(n):
+        a = np.maximum(L._per_cycle(lam[k], ca2[k], grid, ren), 1e-12)
+        f = -np.expm1(-a) / a
+        gap = t0[k] + grid * lam[k] * (f * alone[k] + (1 - f) * rider[k]) - grid
+        past = np.flatnonzero((grid >= t0[k]) & (gap < 0))
+        want = grid[past[0]] if past.size and lam[k] * rider[k] < 1 else math.inf
+        assert got[k] == pytest.approx(want, rel=1e-3), k
+    # The cycle lengthens with the rate (the naive iteration fell back towards T0 at high rates).
+    rates = np.linspace(1.0, 200.0, 60)
+    cyc = L.loaded_cycle(rates, 1.0, 0.008, 0.03, 1e-4, renewal_tables([1.0]))
+    assert np.all(np.diff(cyc) > 0) and cyc[-1] > 3.5 * 0.008

@@ -247,13 +247,10 @@ def _batch(lm: LoadModel, lam, peak, ca2, ren: dict) -> np.ndarray:
     alone = along(lm.alone[..., 0], lm.b, arrive)
     rider = along(lm.rider[..., 0], lm.b, arrive)
     lam2 = lam[:, None]
-    cyc = t0
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        for _ in range(4):                   # the share of prompts riding depends on the cycle
-            a = np.maximum(lam2 * cyc + 2 * renewal_excess(lam2, ca2[:, None], cyc / 2, ren), 1e-12)
-            f = np.where(a < 1e-6, 1.0, -np.expm1(-a) / a)
-            rho = lam2 * (f * alone + (1 - f) * rider)
-            cyc = np.where(rho < 1, t0 / (1 - rho), np.inf)
+        # The share of prompts riding depends on the cycle: solved as a fixed point.
+        cyc = loaded_cycle(lam2, ca2[:, None], t0, alone, rider, ren)
+        rho = np.where(np.isfinite(cyc), 1.0 - t0 / cyc, np.inf)
         shared = np.where(top > 1, rho, 0.0)
         g = np.where(rho < 1, lam2 * lm.mean_dec * d_seen / (1 - shared), np.inf)
         h = np.minimum(g, top) - nodes                                   # >= 0 at b = 0
@@ -299,11 +296,10 @@ def state(lm: LoadModel, lam, ca2, renewal: dict | None = None) -> State:
         seen = np.minimum(b + peak, top)
         arrive = np.clip(b + peak - 1.0, 0.0, top)
         t0 = along(lm.d0, lm.b, np.maximum(arrive, 1.0))
-        cyc = t0
-        for _ in range(4):
-            m = _prompt_cost(lm, arrive, lam * cyc + 2 * renewal_excess(lam, ca2, cyc / 2, ren))
-            rho_p = lam * m[:, 0]
-            cyc = np.where(rho_p < 1, t0 / (1 - rho_p), np.inf)
+        cyc = loaded_cycle(lam, ca2, t0, along(lm.alone[..., 0], lm.b, arrive),
+                           along(lm.rider[..., 0], lm.b, arrive), ren)
+        m = _prompt_cost(lm, arrive, _per_cycle(lam, ca2, cyc, ren))
+        rho_p = np.where(np.isfinite(cyc), lam * m[:, 0], np.inf)
         # With one slot no other prompt runs while a sequence decodes: no interference.
         shared = np.where(top > 1, rho_p, 0.0)
         dbar = np.where(rho_p < 1, along(lm.d0, lm.b, seen) / (1 - shared), np.inf)
@@ -380,6 +376,63 @@ def state(lm: LoadModel, lam, ca2, renewal: dict | None = None) -> State:
                  lm.metric_weights, lm.servable, dec,
                  {"rho_prefill": rho_p, "rho_slots": rho_s, "rho_budget": rho_b, "cycle": k1,
                   "d_star": ds1, "d_star2": ds2})
+
+
+def _per_cycle(lam, ca2, cyc, ren) -> np.ndarray:
+    """Arrivals a prompt finds in its cycle, itself included: the rate's share of the cycle plus the
+    renewal excess before and after it (clustered arrivals bring companions, regular ones fewer)."""
+    return lam * cyc + 2 * renewal_excess(lam, ca2, cyc / 2, ren)
+
+
+def loaded_cycle(lam, ca2, t0, alone, rider, ren, steps: int = 8) -> np.ndarray:
+    """The mean cycle D under prompt load: D = T0 + D rho(D), rho(D) = lam (f alone + (1 - f) rider),
+    where f = (1 - e^-a) / a is the share of prompts that are the first in their cycle (a = arrivals
+    per cycle, `_per_cycle`): a longer cycle gathers more prompts, which share its one fixed cost
+    (`alone`, e.g. an eager step's kernel launches) and add only their riding cost. Time balance:
+    over a cycle the replica decodes for T0 and computes what the prompts that arrived add.
+
+    The right side grows with D, but more slowly once prompts share cycles (concave when a prompt alone
+    costs more than one riding), so the smallest root is the only one. It is bracketed and found by
+    false position (Illinois), not by iterating D = T0 / (1 - rho(D)), which overshoots when one
+    prompt alone costs more than a decode cycle (rho > 1 at T0) and oscillates between that and the
+    riders' load. inf where no root exists (riding prompts alone saturate the replica)."""
+    lam, ca2, t0, alone, rider = np.broadcast_arrays(*(np.asarray(v, float) for v in (lam, ca2, t0, alone, rider)))
+    t0 = np.maximum(t0, 1e-12)
+
+    def gap(c):                              # T0 + c rho(c) - c: > 0 below the root, < 0 above
+        a = np.maximum(_per_cycle(lam, ca2, c, ren), 1e-12)
+        f = np.where(a < 1e-6, 1.0, -np.expm1(-a) / a)
+        return t0 + c * lam * (f * alone + (1 - f) * rider) - c
+
+    # c rho(c) <= 1.3 alone + lam c rider: lam c f = (lam c / a)(1 - e^-a) <= 1 when a >= lam c
+    # (ca2 >= 1), <= 1.3 when regular arrivals make a as low as lam c - 1.
+    ride = lam * rider
+    saturated = ride >= 1
+    lo, hi = t0.copy(), np.where(saturated, 2 * t0, (t0 + 1.3 * alone) / np.maximum(1 - ride, 1e-12) * 1.01 + 1e-12)
+    g_lo, g_hi = gap(lo), gap(hi)
+    for _ in range(8):                       # the bound is loose by the tables' interpolation at most
+        short = (g_hi >= 0) & ~saturated
+        if not np.any(short):
+            break
+        hi = np.where(short, hi * 2, hi)
+        g_hi = np.where(short, gap(hi), g_hi)
+    bad = saturated | (g_hi >= 0)
+    done = g_lo <= 0                         # no load: D = T0
+    side = np.zeros(lo.shape, int)
+    for _ in range(steps):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            x = np.where(g_lo - g_hi > 0, hi + g_hi * (hi - lo) / (g_lo - g_hi), 0.5 * (lo + hi))
+        x = np.clip(np.nan_to_num(x, nan=0.0), lo, hi)
+        g = gap(x)
+        right = g < 0
+        # Illinois: when the same end moves twice, halve the other end's value.
+        g_lo = np.where(right & (side == 1), g_lo / 2, g_lo)
+        g_hi = np.where(~right & (side == -1), g_hi / 2, g_hi)
+        hi, g_hi = np.where(right, x, hi), np.where(right, g, g_hi)
+        lo, g_lo = np.where(right, lo, x), np.where(right, g_lo, g)
+        side = np.where(right, 1, -1)
+    out = np.where(np.abs(g_lo) < np.abs(g_hi), lo, hi)
+    return np.where(done, t0, np.where(bad, np.inf, out))
 
 
 def _prompt_cost(lm: LoadModel, arrive, per_cycle) -> np.ndarray:
