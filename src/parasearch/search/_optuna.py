@@ -318,10 +318,16 @@ def optuna_search(problem: Problem, space: Space, *, progress: bool = True) -> S
         warm: list = []
         if not study.get_trials(deepcopy=False):
             # A budget that covers the space evaluates all of it: sampling would only redraw duplicates.
-            warm = _params_of(obj, sorted(obj.valid)) if remaining >= len(obj.valid) \
-                else _warm_starts(obj, remaining // 2)
+            if remaining >= len(obj.valid):  # the whole space, the promising shapes first
+                first = _warm_starts(obj, len(obj.valid))
+                seen = {tuple(sorted(p.items())) for p in first}
+                warm = first + [p for p in _params_of(obj, sorted(obj.valid)) if tuple(sorted(p.items())) not in seen]
+            else:
+                warm = _warm_starts(obj, remaining // 2)
+            # The study is empty and `warm` has no repeats: skip_if_exists would compare every
+            # new trial with every queued one (quadratic; minutes for 1,700 trials on SQLite).
             for params in warm:
-                study.enqueue_trial(params, skip_if_exists=True)
+                study.enqueue_trial(params)
         bar = task = None
         if progress and remaining >= 50 and sys.stderr.isatty():
             from rich.progress import Progress
