@@ -324,10 +324,7 @@ def optuna_search(problem: Problem, space: Space, *, progress: bool = True) -> S
                 warm = first + [p for p in _params_of(obj, sorted(obj.valid)) if tuple(sorted(p.items())) not in seen]
             else:
                 warm = _warm_starts(obj, remaining // 2)
-            # The study is empty and `warm` has no repeats: skip_if_exists would compare every
-            # new trial with every queued one (quadratic; minutes for 1,700 trials on SQLite).
-            for params in warm:
-                study.enqueue_trial(params)
+        queue = _Queue(study, warm)
         bar = task = None
         if progress and remaining >= 50 and sys.stderr.isatty():
             from rich.progress import Progress
@@ -336,7 +333,7 @@ def optuna_search(problem: Problem, space: Space, *, progress: bool = True) -> S
             task = bar.add_task(f"optuna {o.sampler}", total=o.trials, completed=resumed)
             bar.start()
         try:
-            _run(optuna, study, obj, o.trials, remaining, done, lambda n: bar and bar.update(task, completed=n))
+            _run(optuna, study, obj, o.trials, remaining, done, lambda n: bar and bar.update(task, completed=n), queue)
         except ValueError as exc:
             if "dynamic value space" in str(exc) or "distribution" in str(exc).lower():
                 raise ParasearchError(f"study {name!r} was created with a different search space",
@@ -385,7 +382,25 @@ def _open_study(optuna, storage, name: str, directions: list[str], sampler, show
     raise ParasearchError(f"cannot open study {name!r} in {shown}: the storage stayed busy")
 
 
-def _run(optuna, study, obj: _Objective, target: int, remaining: int, done, report) -> None:
+class _Queue:
+    """Warm-start trials, enqueued a chunk at a time as they are asked for: a whole space queued
+    at once (8,000 trials) makes every read of a SQLite study slow, a resume after a kill
+    included. The study is empty when they are queued and they have no repeats, so no
+    skip_if_exists (which compares each new trial with every queued one: quadratic)."""
+
+    CHUNK = 256
+
+    def __init__(self, study, params: list) -> None:
+        self.study, self.params, self.at = study, params, 0
+        self.refill()
+
+    def refill(self) -> None:
+        for p in self.params[self.at:self.at + self.CHUNK]:
+            self.study.enqueue_trial(p)
+        self.at += self.CHUNK
+
+
+def _run(optuna, study, obj: _Objective, target: int, remaining: int, done, report, queue: _Queue | None = None) -> None:
     """Ask/tell until the study holds `target` COMPLETE trials. Duplicates are pruned, not
     finished, so allow enough attempts to reach `target` distinct placements; the objective
     flags when the space is exhausted or the sampler has converged."""
@@ -393,6 +408,8 @@ def _run(optuna, study, obj: _Objective, target: int, remaining: int, done, repo
     attempts, limit, busy = 0, remaining * 20 + 100, 0
     while remaining > 0 and attempts < limit and not obj.exhausted:
         attempts += 1
+        if queue is not None and attempts % _Queue.CHUNK == 0:
+            queue.refill()
         trial = None
         try:
             trial = study.ask()
