@@ -27,16 +27,20 @@ CASES = [  # model, hardware, precision, (tp, dp), batch cap, traffic, TPOT P90 
 ]
 
 
+def build(name, hw, prec, lay, mb, tf, tpot, engine):
+    """(load model, a simulation at a rate, the SLO targets) of one placement."""
+    model, hw, prec = load_model(name), load_hardware(hw), Precision(*prec)
+    i, o, w, by = tf.pairs()
+    lm = L.build(model, hw, engine, lay, prec, [mb], i, o, w, tf.population(), by, tf.dispersion)
+    rep = replica(model, hw, engine, prec, lay, mb, tf)
+    targets = [L.Target("ttft", "p99", 2.0), L.Target("tpot", "p90", tpot)]
+    return lm, lambda rate, n=3000: simulate(model, hw, engine, prec, lay, mb, tf, rate, requests=n, rep=rep), \
+        targets
+
+
 def setup(case):
     name, hw, prec, (tp, dp), mb, tf, tpot = case
-    model, hw, prec = load_model(name), load_hardware(hw), Precision(*prec)
-    lay = Layout.of(tp=tp, dp=dp)
-    i, o, w, by = tf.pairs()
-    lm = L.build(model, hw, ENGINE, lay, prec, [mb], i, o, w, tf.population(), by, tf.dispersion)
-    rep = replica(model, hw, ENGINE, prec, lay, mb, tf)
-    targets = [L.Target("ttft", "p99", 2.0), L.Target("tpot", "p90", tpot)]
-    return lm, lambda rate, n=3000: simulate(model, hw, ENGINE, prec, lay, mb, tf, rate, requests=n, rep=rep), \
-        targets, tf.cv
+    return (*build(name, hw, prec, Layout.of(tp=tp, dp=dp), mb, tf, tpot, ENGINE), tf.cv)
 
 
 @pytest.mark.parametrize("case", CASES, ids=["8b-tp1-trace", "8b-tp2x2-poisson", "70b-h200-tp2-trace"])
@@ -71,16 +75,7 @@ PP_CASES = [  # model, hardware, precision, (tp, pp), batch cap, traffic, TPOT P
 def test_pipeline_goodput_agrees_with_the_simulator(case):
     """Model and simulator goodput within 15% (the benchmark's pipeline pairs: within 20%)."""
     name, hw, prec, (tp, pp), mb, tf, tpot = case
-    model, hw, prec = load_model(name), load_hardware(hw), Precision(*prec)
-    lay = Layout.of(tp=tp, pp=pp)
-    i, o, w, by = tf.pairs()
-    lm = L.build(model, hw, REFERENCE, lay, prec, [mb], i, o, w, tf.population(), by, tf.dispersion)
-    rep = replica(model, hw, REFERENCE, prec, lay, mb, tf)
-    targets = [L.Target("ttft", "p99", 2.0), L.Target("tpot", "p90", tpot)]
-
-    def run(rate, n=3000):
-        return simulate(model, hw, REFERENCE, prec, lay, mb, tf, rate, requests=n, rep=rep)
-
+    lm, run, targets = build(name, hw, prec, Layout.of(tp=tp, pp=pp), mb, tf, tpot, REFERENCE)
     model_g = float(L.goodput(lm, targets, tf.cv)[0][0])
     sim_g = goodput(run, targets, hi=model_g * 1.25, lo=model_g * 0.5, steps=6)
     assert model_g == pytest.approx(sim_g, rel=0.15)
