@@ -69,7 +69,9 @@ def test_prefill_and_decode_servers_do_not_share_gpus(engine, tmp_path):
     assert sum(s["replicas"] for s in plan["servers"] if s["role"] == "prefill") == 2
     assert sum(s["replicas"] for s in plan["servers"] if s["role"] == "decode") == 3
     by_node = gpus_by_node(files["launch.sh"])
-    assert sorted(by_node) == ["0", "1"] and sum(map(len, by_node.values())) == len(plan["servers"])
+    # One engine command per node each server occupies (a vLLM data-parallel server may span nodes).
+    assert sorted(by_node) == ["0", "1"] and sum(map(len, by_node.values())) == sum(len(s["nodes"])
+                                                                                   for s in plan["servers"])
     for rank, sets in by_node.items():
         seen = set()
         for gpus in sets:

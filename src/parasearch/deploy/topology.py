@@ -2,8 +2,8 @@
 nodes and GPUs each one occupies, and its port. Engine-neutral: an engine says only how many
 replicas one of its servers may hold and whether such a server may span nodes.
 
-Replicas fill a pool's nodes in order, GPU 0 up; a replica larger than a node starts on a fresh
-node and takes whole nodes. Nodes are numbered across pools in the order the problem lists them.
+Replicas fill a pool's nodes GPU 0 up, first fit, largest first; a replica larger than a node
+takes whole nodes. Nodes are numbered across pools in the order the problem lists them.
 """
 
 from __future__ import annotations
@@ -99,45 +99,50 @@ def lay_out(groups: list[Group], per_server) -> tuple[list[Server], list[Node]]:
     answer: (most replicas one server holds, whether one server may span nodes)."""
     nodes: list[Node] = []
     first_node: dict[str, int] = {}
-    cursor: dict[str, tuple[int, int]] = {}
     for g in groups:
         if g.pool not in first_node:
             first_node[g.pool] = len(nodes)
             nodes += [Node(g.pool, g.hardware.name, i, g.gpus_per_node) for i in range(g.nodes)]
-            cursor[g.pool] = (0, 0)
+    # First fit, largest replicas first (whole-node replicas, then the sizes that share nodes):
+    # the integer plan packed its stages by node patterns, and placing groups in the order the plan
+    # lists them can strand a small replica's GPUs across nodes that, largest first, fit it.
+    free = {g.pool: [g.gpus_per_node] * g.nodes for g in groups}
+    placed: dict[int, list[tuple[int, int]]] = {}
+    for i in sorted(range(len(groups)), key=lambda i: -groups[i].shape.gpus):
+        g = groups[i]
+        placed[i] = [_fit(free[g.pool], g) for _ in range(g.replicas)]
     servers: list[Server] = []
-    for g in groups:
+    for i, g in enumerate(groups):
         most, span = per_server(g)
-        node, gpu = cursor[g.pool]
-        placed: list[tuple[int, int]] = []   # (node in pool, first GPU) of each replica
-        for _ in range(g.replicas):
-            node, gpu = _next_fit(node, gpu, g)
-            placed.append((node, gpu))
-            if g.shape.gpus >= g.gpus_per_node:
-                node, gpu = node + g.shape.gpus // g.gpus_per_node, 0
-            else:
-                gpu += g.shape.gpus
-        cursor[g.pool] = (node, gpu)
-        for chunk in _chunks(placed, most, span, g):
+        for chunk in _chunks(placed[i], most, span, g):
             servers.append(_server(len(servers), g, chunk, first_node[g.pool]))
     _assign_ports(servers)
     return servers, nodes
 
 
-def _next_fit(node: int, gpu: int, g: Group) -> tuple[int, int]:
-    size = g.shape.gpus
-    if size > g.gpus_per_node:
-        if size % g.gpus_per_node:
+def _fit(free: list[int], g: Group) -> tuple[int, int]:
+    """(node in pool, first GPU) of one more replica of `g`, taken from `free` (GPUs left per
+    node; a node fills from GPU 0 up, so what is left is its top)."""
+    size, gpn = g.shape.gpus, g.gpus_per_node
+    if size > gpn:
+        if size % gpn:
             raise ParasearchError(f"a {g.shape.label()} replica ({size} GPUs) does not fill whole nodes of "
-                                  f"{g.gpus_per_node} GPUs; engines run a multi-node replica on whole nodes")
-        node, gpu = (node + 1, 0) if gpu else (node, gpu)
-    elif gpu + size > g.gpus_per_node:
-        node, gpu = node + 1, 0
-    needed = node + max(1, size // g.gpus_per_node)
-    if needed > g.nodes:
-        raise ParasearchError(f"the {g.replicas} {g.shape.label()} replicas of pool {g.pool} do not fit on its "
-                              f"{g.nodes} node(s) of {g.gpus_per_node} GPUs")
-    return node, gpu
+                                  f"{gpn} GPUs; engines run a multi-node replica on whole nodes")
+        k = size // gpn
+        for n in range(len(free) - k + 1):
+            if all(f == gpn for f in free[n:n + k]):
+                free[n:n + k] = [0] * k
+                return n, 0
+    else:
+        for n, f in enumerate(free):
+            if f >= size:
+                free[n] -= size
+                return n, gpn - f
+    beside = " beside the pool's other replicas" if any(f < gpn for f in free) else ""
+    raise ParasearchError(f"the {g.replicas} {g.shape.label()} replicas of pool {g.pool} do not fit on its "
+                          f"{g.nodes} node(s) of {gpn} GPUs{beside}",
+                          hint="engines run a replica within one node or on whole nodes; the plan places "
+                               "a pipeline's stages on any nodes")
 
 
 def _chunks(placed: list[tuple[int, int]], most: int, span: bool, g: Group) -> list[list[tuple[int, int]]]:
