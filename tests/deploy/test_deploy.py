@@ -217,3 +217,19 @@ def test_pick_deploys_that_row(tmp_path):
     plan = json.loads((tmp_path / "plan.json").read_text())
     assert {k: plan["placement"][k] for k in ("tp", "pp", "dp", "ep", "batch")} == \
         {k: rows[1][k] for k in ("tp", "pp", "dp", "ep", "batch")}
+
+
+def test_deploy_lays_out_only_replicas_an_engine_can_start(tmp_path):
+    """The search may split a pipeline's stages over nodes (a fifth TP1 PP3 replica on 2 x 8
+    GPUs takes 3 GPUs of two nodes); deploy searches whole replicas, so it deploys four."""
+    p = tmp_path / "p.yaml"
+    p.write_text("model: llama-3.1-70b\nprecision: {weights: fp8, kv_cache: fp8}\n"
+                 "cluster: {hardware: h100-sxm, nodes: 2, gpus_per_node: 8}\n"
+                 "workload: {input_tokens: 1024, output_tokens: 1024}\nsearch: {tp: [1], pp: [3], ep: [1]}\n")
+    rc, out, err = run_cli("search", str(p), "--json")
+    assert rc == 0 and json.loads(out)["pareto"][0]["dp"] == 5, err
+    rc, _, err = run_cli("deploy", str(p), "--engine", "sglang", "--out", str(tmp_path / "d"))
+    assert rc == 0, err
+    plan = json.loads((tmp_path / "d" / "plan.json").read_text())
+    assert sum(s["replicas"] for s in plan["servers"]) == 4
+    assert all(len(s["nodes"]) == 1 for s in plan["servers"])

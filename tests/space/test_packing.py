@@ -104,3 +104,25 @@ def test_the_space_sizes_in_docs_placement_are_current():
     spec.loader.exec_module(mod)
     doc = (ROOT / "docs" / "placement.md").read_text()
     assert mod.current_section(doc) == mod.table(), "regenerate with python scripts/placement_counts.py --write"
+
+
+def test_whole_replicas_pack_each_replica_within_a_node_or_on_whole_nodes():
+    """search.whole_replicas: what the engines' launchers start. On 2 x 8 H200s, TP1 PP3 gets 4
+    replicas (two per node) instead of 5, and TP4 PP3 (12 GPUs, 1.5 nodes) is not a placement."""
+    from parasearch.space.enumerate import enumerate_space
+    from parasearch.spec import problem_from_text
+
+    def shapes(whole):
+        p = problem_from_text("model: deepseek-r1\nprecision: {weights: fp8, kv_cache: fp8}\n"
+                              "cluster: {hardware: h200, nodes: 2, gpus_per_node: 8}\n"
+                              f"workload: {{input_tokens: 1024, output_tokens: 1024}}\nsearch: {{whole_replicas: {whole}}}\n")
+        lay = enumerate_space(p).layout
+        return {(int(t), int(q), int(e), bool(a)): int(d) for t, q, e, a, d in zip(lay.tp, lay.pp, lay.ep, lay.attn_dp,
+                                                                                 lay.dp)}
+    split, whole = shapes("false"), shapes("true")
+    assert split[1, 3, 1, False] == 5 and whole[1, 3, 1, False] == 4
+    assert (4, 3, 1, False) in split and (4, 3, 1, False) not in whole
+    assert set(whole) < set(split)
+    for (t, q, e, _), dp in whole.items():
+        size = t * q * e
+        assert size <= 8 and dp <= 2 * (8 // size) or size % 8 == 0 and dp * size <= 16

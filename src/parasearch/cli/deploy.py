@@ -74,6 +74,9 @@ def deploy(
     # plan.json names the profile so that `validate` predicts with it again: a catalog name, or the
     # file's absolute path.
     profile_ref = engine if engine in ENGINES else str(Path(engine).resolve()) if Path(engine).is_file() else engine
+    # Engines start a replica within one node or on whole nodes: deploy searches only such
+    # placements (search.whole_replicas), so whatever it picks can be launched.
+    problem = replace(problem, limits=replace(problem.limits, whole_replicas=True))
     result = run_search(problem, method or problem.method)
     if getattr(result, "plan", None) is not None:
         if pick != 1:

@@ -76,7 +76,7 @@ def enumerate_space(problem: Problem, pool: Pool | None = None) -> Space:
         if not attention_tp_ok(model, t_a) or not ffn_tp_ok(model, t_a, tp):
             continue
         replica = tp * ep * pp
-        max_dp = replicas_that_fit(tp * ep, pp, pool)
+        max_dp = replicas_that_fit(tp * ep, pp, pool, limits.whole_replicas)
         if max_dp < 1:
             continue
         for dp in _dp_values(max_dp, limits, problem.workload.arrival_rate is not None):

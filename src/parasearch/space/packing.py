@@ -37,7 +37,10 @@ def replicas_in(stage_gpus: int, pp: int, nodes: int, gpus_per_node: int) -> int
     return nodes // (pp * (stage_gpus // gpus_per_node))
 
 
-def replicas_that_fit(stage_gpus: int, pp: int, pool) -> int:
-    """Replicas of a shape that a pool holds (see the module docstring)."""
+def replicas_that_fit(stage_gpus: int, pp: int, pool, whole: bool = False) -> int:
+    """Replicas of a shape that a pool holds (see the module docstring). `whole`: each replica
+    packed as one unit, within a node or on whole nodes, as the engines' launchers start them."""
+    if whole:
+        return replicas_in(stage_gpus * pp, 1, pool.nodes, pool.gpus_per_node)
     return replicas_in(stage_gpus, pp, pool.nodes, pool.gpus_per_node)
 

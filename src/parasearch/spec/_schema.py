@@ -195,6 +195,7 @@ class SearchIn(_Strict):
     min_gpus: Optional[Count(MAX_CLUSTER_GPUS)] = None
     max_gpus: Optional[Count(MAX_CLUSTER_GPUS)] = None
     disaggregation: Optional[StrictBool] = None
+    whole_replicas: Optional[StrictBool] = None
 
     @model_validator(mode="after")
     def _gpu_range(self) -> "SearchIn":

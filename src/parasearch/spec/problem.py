@@ -65,6 +65,7 @@ class SearchLimits:
     min_gpus: int | None = None
     max_gpus: int | None = None
     disaggregation: bool | None = None
+    whole_replicas: bool = False    # every replica within one node or on whole nodes (what engines start)
 
 
 @dataclass(frozen=True)
@@ -332,7 +333,7 @@ def problem_from_doc(doc: _yaml.Located, base_dir: Path | None = None, overrides
     s = p.search
     limits = SearchLimits(*(tuple(v) if v is not None else None for v in (s.tp, s.pp, s.ep, s.dp, s.attn_dp,
                                                                           s.max_batch)),
-                          s.min_gpus, s.max_gpus, s.disaggregation)
+                          s.min_gpus, s.max_gpus, s.disaggregation, bool(s.whole_replicas))
     if s.ep and any(v > 1 for v in s.ep) and not model.is_moe:
         raise SpecError(f"{model.name} is dense: expert parallelism needs a mixture-of-experts model",
                         file=doc.file, line=doc.line_of(("search", "ep")), field="search.ep")

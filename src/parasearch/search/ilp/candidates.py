@@ -42,15 +42,17 @@ class Candidate:
     kv_link_bytes_per_s: float  # bandwidth the replica's NICs give KV transfers (disaggregated roles)
     bottleneck: str
     group: int = 1         # replicas the candidate stands for (the ILP under traffic rates groups)
+    whole: bool = False    # packed as whole replicas (search.whole_replicas), not stage by stage
 
     @property
     def stage_gpus(self) -> int:
-        return self.tp * self.ep
+        """GPUs of the unit node packing places: a stage, or the whole replica when `whole`."""
+        return self.tp * self.ep * (self.pp if self.whole else 1)
 
     @property
     def slots(self) -> int:
-        """Stage slots one unit of the candidate takes: pp per replica."""
-        return self.pp * self.group
+        """Packing units one candidate takes: pp stages per replica (one replica when `whole`)."""
+        return (1 if self.whole else self.pp) * self.group
 
     @property
     def label(self) -> str:
@@ -87,6 +89,7 @@ def pool_candidates(problem: Problem, pool: Pool, roles=ROLES, prune: bool = Tru
     slo = problem.slo
     lay = sp.layout
     out: list[Candidate] = []
+    whole = problem.limits.whole_replicas
 
     def add(role, lay, mask, batch, rate, tpot, ttft, e2e, bott, link):
         i = np.flatnonzero(mask)  # columns as Python lists once: indexing arrays per row is slow on big fleets
@@ -94,7 +97,7 @@ def pool_candidates(problem: Problem, pool: Pool, roles=ROLES, prune: bool = Tru
                 np.asarray(batch)[i].astype(int).tolist(), lay.replica_gpus[i].tolist(), rate[i].tolist(),
                 tpot[i].tolist(), ttft[i].tolist(), e2e[i].tolist(), np.asarray(link, float)[i].tolist(),
                 np.asarray(bott)[i].astype(str).tolist()]
-        out.extend(Candidate(pool.name, role, *row) for row in zip(*cols))
+        out.extend(Candidate(pool.name, role, *row, whole=whole) for row in zip(*cols))
 
     if "aggregated" in roles:
         s = serve(m, hw, eng, lay, prec, wl, sp.max_batch)

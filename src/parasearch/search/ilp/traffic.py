@@ -113,7 +113,7 @@ def load_candidates(problem: Problem, prune: bool = True) -> tuple[list[Candidat
         for c in members:
             protos.setdefault(_shape(c), c)
         rows = [(s, j) for s, c in protos.items() for j in GROUPS
-                if replicas_that_fit(c.stage_gpus, c.pp * j, biggest) >= 1]
+                if replicas_that_fit(c.stage_gpus, c.slots * j, biggest) >= 1]
         lm = load_model(problem, biggest, [s for s, _ in rows], [j for _, j in rows])
         good, binds = L.goodput(lm, targets, cv)                  # per replica, at ca2 = cv^2 / j
         st = L.state(lm, np.maximum(good, 1e-12), cv * cv / lm.replicas)
@@ -122,7 +122,7 @@ def load_candidates(problem: Problem, prune: bool = True) -> tuple[list[Candidat
         for c in members:
             for j in GROUPS:
                 got = table.get((_shape(c), j))
-                if got is None or replicas_that_fit(c.stage_gpus, c.pp * j, pools[c.pool]) < 1:
+                if got is None or replicas_that_fit(c.stage_gpus, c.slots * j, pools[c.pool]) < 1:
                     continue
                 g, b, tt, tp = got
                 if g <= 0 or not (np.isfinite(tt) and np.isfinite(tp)):
