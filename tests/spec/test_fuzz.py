@@ -47,13 +47,21 @@ FIELDS = [("cluster", "nodes"), ("cluster", "gpus_per_node"), ("workload", "inpu
           ("precision", "weights"), ("objectives",), ("cluster", "pools")]
 
 
+def _refused(exc: ParasearchError) -> None:
+    """A refusal is what the CLI prints: one non-empty line."""
+    line = exc.one_line()
+    assert line.strip() and "\n" not in line, line
+
+
 @FAST
 @given(st.text(max_size=300))
 def test_yaml_text(text):
     try:
-        _yaml.loads(text, "f.yaml")
-    except ParasearchError:
-        pass
+        doc = _yaml.loads(text, "f.yaml")
+    except ParasearchError as exc:
+        _refused(exc)
+    else:
+        assert doc.file == "f.yaml"
 
 
 @FAST
@@ -67,9 +75,11 @@ def test_problem_fields(tmp_path_factory, edits):
         cur[path[-1]] = v
     text = "\n".join(f"{k}: {_yaml_value(v)}" for k, v in doc.items()) + "\n"
     try:
-        problem_from_text(text, "p.yaml", base_dir=tmp_path_factory.mktemp("p"))
-    except ParasearchError:
-        pass
+        p = problem_from_text(text, "p.yaml", base_dir=tmp_path_factory.mktemp("p"))
+    except ParasearchError as exc:
+        _refused(exc)
+    else:  # what loads is a problem the search can take: whole GPUs, positive token counts
+        assert p.total_gpus >= 1 and p.workload.input_tokens >= 1 and p.workload.output_tokens >= 1
 
 
 @FAST
@@ -88,9 +98,11 @@ def test_config_json(patch, arch):
            "qk_rope_head_dim": 8, "qk_nope_head_dim": 8, "v_head_dim": 8, "kv_lora_rank": 16, "sliding_window": 16,
            **patch}
     try:
-        from_config(cfg, "m")
-    except ParasearchError:
-        pass
+        m = from_config(cfg, "m")
+    except ParasearchError as exc:
+        _refused(exc)
+    else:  # what loads is a model the cost functions can take
+        assert m.num_layers >= 1 and m.attention_heads >= 1 and m.kv_heads >= 1
 
 
 numbers = st.one_of(st.integers(min_value=0, max_value=10**12), st.floats(min_value=1e-9, max_value=1e12),
