@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from ..catalog.hardware import Hardware
 from ..errors import ParasearchError
 from ..space.label import placement_label
+from ..space.packing import stage_fits
 
 ROUTER_PORT = 8000       # the one endpoint clients and bench.sh talk to
 SERVER_PORT_BASE = 8100  # servers behind a router: 8100, 8101, ... on each node
@@ -124,10 +125,10 @@ def _fit(free: list[int], g: Group) -> tuple[int, int]:
     """(node in pool, first GPU) of one more replica of `g`, taken from `free` (GPUs left per
     node; a node fills from GPU 0 up, so what is left is its top)."""
     size, gpn = g.shape.gpus, g.gpus_per_node
+    if not stage_fits(size, gpn):  # the packing rule, with the whole replica as the unit
+        raise ParasearchError(f"a {g.shape.label()} replica ({size} GPUs) does not fill whole nodes of "
+                              f"{gpn} GPUs; engines run a multi-node replica on whole nodes")
     if size > gpn:
-        if size % gpn:
-            raise ParasearchError(f"a {g.shape.label()} replica ({size} GPUs) does not fill whole nodes of "
-                                  f"{gpn} GPUs; engines run a multi-node replica on whole nodes")
         k = size // gpn
         for n in range(len(free) - k + 1):
             if all(f == gpn for f in free[n:n + k]):
@@ -141,8 +142,7 @@ def _fit(free: list[int], g: Group) -> tuple[int, int]:
     beside = " beside the pool's other replicas" if any(f < gpn for f in free) else ""
     raise ParasearchError(f"the {g.replicas} {g.shape.label()} replicas of pool {g.pool} do not fit on its "
                           f"{g.nodes} node(s) of {gpn} GPUs{beside}",
-                          hint="engines run a replica within one node or on whole nodes; the plan places "
-                               "a pipeline's stages on any nodes")
+                          hint="engines run a replica within one node or on whole nodes")
 
 
 def _chunks(placed: list[tuple[int, int]], most: int, span: bool, g: Group) -> list[list[tuple[int, int]]]:

@@ -8,24 +8,17 @@ larger than a node:
   uses the scale-out network). TP1 PP3 on 2x8 GPUs: 16 slots, 5 replicas.
 * `stage > gpus_per_node`: the stage takes `stage / gpus_per_node` whole nodes, so the node size
   must divide it; a replica takes `pp` such groups.
+
+With `whole` (search.whole_replicas) the replica is the unit instead of the stage, by the same
+two rules: what the engines' launchers can start.
 """
 
 from __future__ import annotations
 
 
-def slots_per_node(stage_gpus: int, gpus_per_node: int) -> int:
-    """Stage slots one node holds (0 when a stage is larger than a node)."""
-    return gpus_per_node // stage_gpus if stage_gpus <= gpus_per_node else 0
-
-
 def stage_fits(stage_gpus: int, gpus_per_node: int) -> bool:
     """A stage fits inside a node, or takes whole nodes."""
     return stage_gpus <= gpus_per_node or stage_gpus % gpus_per_node == 0
-
-
-def nodes_per_stage(stage_gpus: int, gpus_per_node: int) -> int:
-    """Whole nodes a stage larger than a node takes (0 for stages that share nodes)."""
-    return stage_gpus // gpus_per_node if stage_gpus > gpus_per_node else 0
 
 
 def replicas_in(stage_gpus: int, pp: int, nodes: int, gpus_per_node: int) -> int:
