@@ -239,11 +239,16 @@ def _fail_abandoned(study) -> int:
 
 
 def _warm_starts(obj: _Objective, budget: int) -> list[dict[str, Any]]:
-    """The first trials, from the oracle's structure: a cheap pass prices every replica shape at
-    its largest and smallest batch cap (and, with an arrival rate, its most replicas) in one
-    vectorized call; the shapes on that pass's Pareto front are the promising ones, and each is
-    enqueued with every batch cap it allows, best shapes first, up to `budget` trials. The
-    sampler spends the rest exploring around and beyond them."""
+    """The first `budget` trials: `_promising` placements, best first."""
+    return _params_of(obj, _promising(obj))[:budget]
+
+
+def _promising(obj: _Objective) -> list[tuple]:
+    """Placements from the oracle's structure: a cheap pass prices every replica shape at its
+    largest and smallest batch cap (and, with an arrival rate, its most replicas) in one
+    vectorized call; the shapes on that pass's Pareto front are the promising ones, each with
+    every batch cap it allows, best shapes first. The sampler spends the rest of the budget
+    exploring around and beyond them."""
     problem, space = obj.problem, obj.space
     lay = space.layout
     keys = list(zip(lay.tp.tolist(), lay.pp.tolist(), lay.ep.tolist(), lay.dp.tolist(), lay.attn_dp.tolist(),
@@ -266,12 +271,13 @@ def _warm_starts(obj: _Objective, budget: int) -> list[dict[str, Any]]:
             seen_shapes.add(name)
             chosen += [(k[0], k[1], k[2], k[3], k[4], mb)
                        for mb in sorted(obj.batches[name], key=lambda b: (b != k[5], b))]
-    return _params_of(obj, chosen)[:budget]
+    return chosen
 
 
 def _params_of(obj: _Objective, keys) -> list[dict[str, Any]]:
     """Trial parameters that draw each placement of `keys` (in order, without repeats)."""
     out: list[dict[str, Any]] = []
+    seen: set[tuple] = set()
     for tp, pp, ep, dp, adp, mb in keys:
         p: dict[str, Any] = {}
         if len(obj.choices["shape"]) > 1:
@@ -280,7 +286,8 @@ def _params_of(obj: _Objective, keys) -> list[dict[str, Any]]:
             p["max_batch"] = mb
         if obj.sample_dp:
             p["dp"] = dp
-        if p and p not in out:
+        if p and tuple(p.items()) not in seen:  # a set: a whole space is thousands of placements
+            seen.add(tuple(p.items()))
             out.append(p)
     return out
 
@@ -319,9 +326,7 @@ def optuna_search(problem: Problem, space: Space, *, progress: bool = True) -> S
         if not study.get_trials(deepcopy=False):
             # A budget that covers the space evaluates all of it: sampling would only redraw duplicates.
             if remaining >= len(obj.valid):  # the whole space, the promising shapes first
-                first = _warm_starts(obj, len(obj.valid))
-                seen = {tuple(sorted(p.items())) for p in first}
-                warm = first + [p for p in _params_of(obj, sorted(obj.valid)) if tuple(sorted(p.items())) not in seen]
+                warm = _params_of(obj, _promising(obj) + sorted(obj.valid))
             else:
                 warm = _warm_starts(obj, remaining // 2)
         queue = _Queue(study, warm)
