@@ -71,14 +71,13 @@ _register()
 def main(argv: list[str] | None = None) -> int:
     import warnings
 
-    import numpy as np
-
     command = typer.main.get_command(app)
     try:
         # Infinite or undefined intermediate values (a placement that serves nothing, an empty
-        # fleet's cost) are handled where they are used; NumPy's warnings about them would only
-        # reach the user's terminal as noise.
-        with np.errstate(all="ignore"), warnings.catch_warnings():
+        # fleet's cost) are handled where they are used; NumPy's RuntimeWarnings about them would
+        # only reach the user's terminal as noise. (A warnings filter, not np.errstate: importing
+        # NumPy here would slow --help and completion.)
+        with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             rv = command.main(args=argv if argv is not None else sys.argv[1:], prog_name="parasearch",
                               standalone_mode=False)
