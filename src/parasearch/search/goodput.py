@@ -80,16 +80,22 @@ def _take(lm: L.LoadModel, idx) -> L.LoadModel:
     return replace(lm, **per)
 
 
+def load_model(problem: Problem, pool, layout, max_batch) -> L.LoadModel:
+    """The load model of placements `layout` with batch caps `max_batch` on `pool`, under the
+    problem's traffic (its length distribution sampled by SAMPLE requests)."""
+    traffic = problem.traffic_or_default()
+    inp, out, w, by = traffic.pairs(SAMPLE)
+    return L.build(problem.model, pool.hardware, problem.engine, layout, problem.precision, max_batch, inp, out, w,
+                   traffic.population(), by, traffic.dispersion)
+
+
 def evaluate_load(problem: Problem, space: Space, fits: np.ndarray) -> LoadEval:
     traffic = problem.traffic_or_default()
     n = len(space)
     idx = np.flatnonzero(fits)
     targets = problem.slo.targets
-    inp, out, w, by = traffic.pairs(SAMPLE)
-    pool = space.pool
     sub = space.take(idx)
-    lm = L.build(problem.model, pool.hardware, problem.engine, sub.layout, problem.precision, sub.max_batch,
-                 inp, out, w, traffic.population(), by, traffic.dispersion)
+    lm = load_model(problem, space.pool, sub.layout, sub.max_batch)
     cv = traffic.cv
     good = np.zeros(n)
     binding = np.full(n, "", dtype=object)

@@ -35,9 +35,9 @@ from ...cost.layout import Layout
 from ...space.packing import replicas_that_fit
 from ...space.label import placement_label
 from ...spec.problem import Pool, Problem, Slo
+from ..goodput import load_model as _load_model
 from .candidates import Candidate, all_candidates, prune_dominated
 
-SAMPLE = 96          # requests standing for the length distribution (as in search/goodput.py)
 GROUPS = (1, 2, 4, 8, 16, 32)   # replicas per candidate group; beyond 32, cv^2 / j is near 0 anyway
 DISAGGREGATION_NOTE = ("under traffic the ILP plans aggregated replicas only: the load model behind the "
                        "percentiles and the burst headroom covers aggregated serving (the simulator covers "
@@ -75,12 +75,9 @@ def _shape(c: Candidate) -> tuple:
 def load_model(problem: Problem, pool: Pool, shapes: list[tuple], sizes) -> L.LoadModel:
     """The load model of groups of `sizes` replicas (its dp) of each shape (tp, pp, ep, attn_dp,
     batch), on the pool's hardware: one oracle call over the distinct shapes."""
-    traffic = problem.traffic_or_default()
-    inp, out, w, by = traffic.pairs(SAMPLE)
     col = lambda k, t: np.array([s[k] for s in shapes], t)  # noqa: E731
     lay = Layout(col(0, np.int64), col(1, np.int64), col(2, np.int64), np.asarray(sizes, np.int64), col(3, bool))
-    return L.build(problem.model, pool.hardware, problem.engine, lay, problem.precision, col(4, float), inp, out, w,
-                   traffic.population(), by, traffic.dispersion)
+    return _load_model(problem, pool, lay, col(4, float))
 
 
 def load_candidates(problem: Problem, prune: bool = True) -> tuple[list[Candidate], dict[Candidate, GroupInfo]]:
