@@ -1,10 +1,11 @@
 """Engine profiles: every number has a provenance, GPU-dependent defaults resolve, old names still load."""
 
+import numpy as np
 import pytest
 
 from parasearch.catalog import _yaml
-from parasearch.catalog.engines import (NUMERIC_PATHS, _from_doc, catalog_names, load_engine, resolve_name,
-                                        to_yaml)
+from parasearch.catalog.engines import (NUMERIC_PATHS, OPTIONAL_PATHS, _from_doc, catalog_names, load_engine,
+                                        resolve_name, to_yaml)
 from parasearch.catalog.hardware import load_hardware
 from parasearch.errors import SpecError
 
@@ -16,6 +17,8 @@ def test_the_shipped_profiles_and_the_engines_they_describe():
         e = load_engine(n)
         assert e.framework in ("vllm", "sglang", "trtllm", "reference") and e.version
         for path in NUMERIC_PATHS:     # the loader refuses a number without one; check the text too
+            if path in OPTIONAL_PATHS and e.provenance(path) is None:
+                continue               # a mechanism the engine does not have
             assert e.provenance(path), f"{n}: {path} has no provenance"
             assert "provisional" not in e.provenance(path), f"{n}: {path} is still provisional"
 
@@ -63,3 +66,28 @@ def test_fused_is_an_alias_that_says_what_replaced_it():
     name, note = resolve_name("fused")
     assert name == "trtllm" and "trtllm" in note
     assert resolve_name("vllm") == ("vllm", None)
+
+
+def test_vllm_fuses_the_norms_into_the_all_reduce_only_where_flashinfer_does():
+    """vLLM's default -O2 fuses residual add + RMSNorm into FlashInfer's all-reduce on Hopper and
+    Blackwell: two fewer kernels a layer at TP > 1 and small payloads; none of it on an A100, at
+    TP 1, or for a payload over the size limit."""
+    from parasearch.catalog.models import load_model
+    from parasearch.cost.layout import Layout
+    from parasearch.cost.precision import Precision
+    from parasearch.cost.step import decode_step
+    vllm, m = load_engine("vllm"), load_model("llama-3.1-70b")
+    h200, a100 = load_hardware("h200"), load_hardware("a100-sxm-80gb")
+    assert vllm.on(h200).allreduce_fused_norms == 2 and vllm.on(a100).allreduce_fused_norms == 0
+    assert load_engine("trtllm").allreduce_fused_norms == 0            # not claimed for other engines
+    unfused = vllm.with_overrides(allreduce_fused_norms=0)
+    lay, prec = Layout.of(tp=[1, 8]), Precision("fp8", "fp8")
+
+    def saved(hw, batch):
+        fused, plain = (decode_step(m, hw, e, lay, prec, batch, 4096) for e in (vllm, unfused))
+        return plain.tick - fused.tick
+
+    launch = h200.efficiency.kernel_launch_s
+    assert saved(h200, 1) == pytest.approx([0.0, 2 * m.num_layers * launch])
+    payload_limit = vllm.allreduce_fusion_max_bytes / (m.hidden * 2)            # tokens
+    assert np.all(saved(h200, 2 * payload_limit) == 0) and np.all(saved(a100, 1) == 0)

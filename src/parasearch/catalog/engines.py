@@ -86,6 +86,11 @@ class Engine:
     routing_skew: float               # coefficient of variation of expert load (0: uniform routing)
     moe_gemm_efficiency: float        # the engine's grouped expert GEMMs against the hardware's fit
     gemm_efficiency: float            # its quantized (FP8/FP4) dense GEMMs against the hardware's fit
+    # Residual-add + RMSNorm kernels per layer that ride inside the tensor-parallel all-reduce
+    # (one fused kernel) on these GPU families, for all-reduce payloads up to the size given.
+    allreduce_fused_norms: int = 0
+    allreduce_fusion_max_bytes: int = 0
+    allreduce_fusion_families: tuple = ()
     sources: tuple = ()               # (field path, provenance) pairs, as written in the file
     # Defaults that depend on the GPU: (min memory GiB, families it applies to (empty: all),
     # families excluded, ((field, value), ...)); the first match wins (vLLM and SGLang size their
@@ -99,6 +104,8 @@ class Engine:
 
     def on(self, hw) -> "Engine":
         """The profile as it runs on `hw`: its GPU-dependent defaults resolved."""
+        if self.allreduce_fused_norms and hw.family not in self.allreduce_fusion_families:
+            return replace(self, allreduce_fused_norms=0).on(hw)
         gib = hw.hbm_bytes / 2**30
         for min_gib, only, excluded, values in self.tiers:
             if gib >= min_gib and (not only or hw.family in only) and hw.family not in excluded:
@@ -159,7 +166,13 @@ _FIELDS: tuple[tuple[str, str, str, float, float], ...] = (
     ("moe.routing_skew", "routing_skew", "num", 0, 10),
     ("moe.gemm_efficiency", "moe_gemm_efficiency", "num", 0.05, 2),
     ("gemm.quantized_efficiency", "gemm_efficiency", "num", 0.05, 2),
+    ("kernels.allreduce_fusion.norms", "allreduce_fused_norms", "int", 0, 16),
+    ("kernels.allreduce_fusion.max_bytes", "allreduce_fusion_max_bytes", "int", 0, 1e12),
+    ("kernels.allreduce_fusion.families", "allreduce_fusion_families", "families", 0, 0),
 )
+# Fields a profile may leave out (the engine has no such mechanism): their dataclass defaults.
+OPTIONAL_PATHS = ("kernels.allreduce_fusion.norms", "kernels.allreduce_fusion.max_bytes",
+                  "kernels.allreduce_fusion.families")
 NUMERIC_PATHS = tuple(p for p, _, kind, _, _ in _FIELDS if kind in ("int", "num"))
 _CHOICES = {"memory_fraction_of": MEMORY_FRACTION_OF, "sliding_window": SLIDING_WINDOW, "moe_dispatch": MOE_DISPATCH,
             "attn_dp_prefill": ATTN_DP_PREFILL}
@@ -188,9 +201,15 @@ def _from_doc(doc: _yaml.Located) -> Engine:
     values: dict[str, Any] = {}
     for path, name, kind, lo, hi in _FIELDS:
         v = _get(d, path)
+        if v is None and path in OPTIONAL_PATHS:
+            continue
         if v is None:
             fail(path, "missing")
-        if kind == "bool":
+        if kind == "families":
+            if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+                fail(path, f"must be a list of GPU family names, got {v!r}")
+            v = tuple(v)
+        elif kind == "bool":
             if not isinstance(v, bool):
                 fail(path, f"must be true or false, got {v!r}")
         elif kind == "choice":
@@ -290,19 +309,23 @@ def to_yaml(engine: Engine, header: str = "") -> str:
 
     doc: dict[str, Any] = {"name": engine.name, "framework": engine.framework, "version": engine.version,
                            "description": engine.description}
+    written = []
     for path, name, _, _, _ in _FIELDS:
+        v = getattr(engine, name)
+        if path in OPTIONAL_PATHS and not v:
+            continue            # a mechanism this engine does not have
+        written.append(path)
         cur = doc
         *parents, leaf = path.split(".")
         for p in parents:
             cur = cur.setdefault(p, {})
-        v = getattr(engine, name)
-        cur[leaf] = float(f"{v:.4g}") if isinstance(v, float) else v
+        cur[leaf] = float(f"{v:.4g}") if isinstance(v, float) else list(v) if isinstance(v, tuple) else v
     if engine.tiers:
         doc["scheduler"]["tiers"] = [{"min_memory_gib": g, **({"families": list(o)} if o else {}),
                                       **({"exclude_families": list(x)} if x else {}), **dict(v)}
                                      for g, o, x, v in engine.tiers]
     sources = dict(engine.sources)
-    doc["sources"] = {**{p: sources.get(p, "") for p in NUMERIC_PATHS}, **sources}
+    doc["sources"] = {**{p: sources.get(p, "") for p in NUMERIC_PATHS if p in written}, **sources}
     text = yaml.safe_dump(doc, sort_keys=False, width=110, allow_unicode=True)
     lines = "".join(f"# {h}\n" if h else "#\n" for h in header.splitlines()) if header else ""
     return lines + text

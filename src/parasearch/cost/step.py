@@ -279,7 +279,10 @@ def _layer(c: Ctx, att: Attention, ffn: FeedForward, t: Tokens) -> Breakdown:
                 else kv_heads_per_gpu(att, t_a) * att.head_dim)
     per_token = (e.ew_hidden * c.model.hidden + e.ew_q_dim * heads * att.head_dim
                  + e.ew_kv_dim * kv_width + e.ew_ffn_intermediate * inter)
-    bd.kernel(K.elementwise(c.hw, tokens * per_token), e.small_kernels_per_layer * (tokens > 0), c.launch)
+    # Norms fused into the all-reduce kernel (small payloads only) launch nothing of their own.
+    fused = (t_a > 1) & (tokens * c.model.hidden * BF16 <= e.allreduce_fusion_max_bytes)
+    kernels = e.small_kernels_per_layer - e.allreduce_fused_norms * fused
+    bd.kernel(K.elementwise(c.hw, tokens * per_token), kernels * (tokens > 0), c.launch)
     return bd
 
 
