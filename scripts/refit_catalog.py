@@ -46,6 +46,7 @@ STAGES = [
     ("TensorRT-LLM", ("trtllm", "trtllm-trt"), "", [
         *[("trtllm", f, lo, hi) for f, lo, hi in ENGINE_HOST],
         ("trtllm", "moe_gemm_efficiency", 0.2, 1.5), ("trtllm", "pp_sync_s", 1e-5, 0.05),
+        ("trtllm", "pp_sync_per_stage_s", 1e-6, 0.02),
         ("trtllm", "a2a_efficiency", 0.05, 1.0), ("trtllm", "routing_skew", 0.05, 1.0),
         *[("trtllm-trt", f, lo, hi) for f, lo, hi in ENGINE_HOST],
         ("trtllm-trt", "eager_launch_s", 1e-7, 2e-5), ("trtllm-trt", "moe_gemm_efficiency", 0.2, 1.5),

@@ -88,3 +88,15 @@ def test_nan_efficiency_never_reports_a_negative_time():
     hw = H100.with_efficiency(replace(H100.efficiency, gemm_bw=float("nan")))
     t = decode_step(load_model("llama-3.1-8b"), hw, REF, Layout.of(), BF16, 1, 128).tick[0]
     assert not t < 0
+
+
+def test_the_pipeline_hand_off_grows_with_the_stages():
+    """TensorRT-LLM passes each micro-batch's sampled tokens from rank to rank: every tick of a
+    pp-stage pipeline pays the per-stage hand-off pp - 1 times, and a cycle has pp ticks."""
+    m, hw = load_model("llama-3.3-70b"), load_hardware("rtx-pro-6000")
+    lay = Layout.of(tp=[1, 1, 1, 1], pp=[1, 2, 4, 8])
+    base = load_engine("trtllm").with_overrides(pp_sync_s=0.0, pp_sync_per_stage_s=0.0)
+    hand_off = base.with_overrides(pp_sync_per_stage_s=1e-3)
+    prec = Precision("fp4", "fp8")
+    t0, t1 = (decode_step(m, hw, e, lay, prec, 512, 2048).tick for e in (base, hand_off))
+    assert t1 - t0 == pytest.approx(lay.pp * (lay.pp - 1) * 1e-3)

@@ -11,7 +11,9 @@ the pipeline schedule. All arrays broadcast over placements; token counts are pe
 - Pipeline: with micro-batching, m = min(pp + spare, sequences) micro-batches take turns through
   the pp stages and each sequence advances once every max(m, pp) stage ticks (fewer micro-batches
   than stages leave bubbles); each tick also pays `pp_sync_s`, the per-micro-batch hand-off no
-  overlap hides. Without micro-batching one batch walks the stages: pp ticks per token.
+  overlap hides, and `pp_sync_per_stage_s` for each stage beyond the first (the sampled tokens
+  passed from rank to rank on the host). Without micro-batching one batch walks the stages: pp
+  ticks per token.
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ def engine_step(model: ModelSpec, hw: Hardware, engine: Engine, layout: Layout, 
     overlap = np.where(layout.pp > 1, engine.host_overlap_with_pp, engine.host_overlap)
     stage = np.where(overlap, np.maximum(sc.tick, sched + launch_host), sched + np.maximum(sc.tick, launch_host))
     # Each micro-batch's hand-off between stages is a synchronisation no overlap hides.
-    stage = stage + np.where(layout.pp > 1, engine.pp_sync_s, 0.0)
+    stage = stage + np.where(layout.pp > 1, engine.pp_sync_s + engine.pp_sync_per_stage_s * (layout.pp - 1), 0.0)
     host = np.maximum(stage - sc.tick, 0.0)   # what the host (and the stage hand-off) adds to each tick
     through = sc.through + host * layout.pp
     if engine.pp_micro_batches:
