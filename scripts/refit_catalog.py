@@ -191,7 +191,7 @@ def write(fitted, hws_before):
             for f in SCALES[p.field]:
                 text = path.read_text()
                 v = min(getattr(hw.efficiency, f) * value, 1.0)
-                path.write_text(set_hardware_value(text, f, v, f"{p.field} {value:.3g} x the carried-over value; "
+                path.write_text(set_hardware_value(text, f, v, f"{p.field} {value:.3g} x the value before that refit (refits compound); "
                                                    + note.format(n=n)))
         else:
             path.write_text(set_hardware_value(path.read_text(), p.field, value, note.format(n=n)))
