@@ -187,12 +187,13 @@ def write(fitted, hws_before):
         path = HARDWARE / f"{p.target}.yaml"
         hw = hws_before[p.target]
         if p.field in ("mem_scale", "compute_scale"):
-            from parasearch.calibration.serving_fit import SCALES
+            from parasearch.calibration.serving_fit import SCALES, scaled_value
             for f in SCALES[p.field]:
                 text = path.read_text()
-                v = min(getattr(hw.efficiency, f) * value, 1.0)
-                path.write_text(set_hardware_value(text, f, v, f"{p.field} {value:.3g} x the value before that refit (refits compound); "
-                                                   + note.format(n=n)))
+                v = scaled_value(getattr(hw.efficiency, f), p.field, value)
+                capped = " (capped: CAPS in calibration/serving_fit.py)" if v < getattr(hw.efficiency, f) * value else ""
+                path.write_text(set_hardware_value(text, f, v, f"{p.field} {value:.3g} x the value before that refit "
+                                                   f"(refits compound){capped}; " + note.format(n=n)))
         else:
             path.write_text(set_hardware_value(path.read_text(), p.field, value, note.format(n=n)))
     for name in {p.target for p, _, _ in fitted if p.target in hws_before}:
