@@ -100,3 +100,18 @@ def test_the_pipeline_hand_off_grows_with_the_stages():
     prec = Precision("fp4", "fp8")
     t0, t1 = (decode_step(m, hw, e, lay, prec, 512, 2048).tick for e in (base, hand_off))
     assert t1 - t0 == pytest.approx(lay.pp * (lay.pp - 1) * 1e-3)
+
+
+def test_two_batch_overlap_hides_the_all_to_all_behind_the_layers_work():
+    """With two micro-batches in turn (SGLang's two-batch overlap, vLLM's dual-batch overlap) an
+    attention-DP MoE step pays only the all-to-all transfer its work cannot cover; a layout
+    without attention-DP has no all-to-all and does not change."""
+    m = load_model("deepseek-r1")
+    lay = Layout.of(tp=[1, 8], ep=[8, 1], attn_dp=[True, False])
+    plain = load_engine("sglang").with_overrides(moe_overlap_a2a=False)
+    tbo = plain.with_overrides(moe_overlap_a2a=True)
+    prec = Precision("fp8", "fp8")
+    a, b = (decode_step(m, H200, e, lay, prec, 2048, 2048) for e in (plain, tbo))
+    assert b.tick[0] < a.tick[0] and b.tick[1] == pytest.approx(a.tick[1])
+    hidden = a.breakdown.interconnect[0] - b.breakdown.interconnect[0]
+    assert 0 < hidden <= b.breakdown.compute[0] + b.breakdown.memory[0]

@@ -101,6 +101,8 @@ def test_vllm_flags_are_vllms_and_match_the_plan(deployed, problem):
                             (pl["tp"] * pl["ep"], server["replicas"]))
         assert ("--enable-expert-parallel" in f) == (moe and pl["ep"] > 1) == ("--enable-expert-parallel" in server["args"])
         ranks = pl["ep"] if pl["attn_dp"] else 1
+        # attention-DP runs DeepEP with dual-batch overlap: what the vllm profile's MoE prices
+        assert ("--all2all-backend" in f) == ("--enable-dbo" in f) == bool(pl["attn_dp"])
         assert int(f["--max-num-seqs"]) == server["args"]["--max-num-seqs"] == math.ceil(pl["max_batch"] / ranks)
         assert f["--kv-cache-dtype"] == server["args"]["--kv-cache-dtype"] == "fp8"
         assert 0 < float(f["--gpu-memory-utilization"]) <= 1
@@ -138,6 +140,7 @@ def test_sglang_flags_are_sglangs_and_use_the_plans_gpus(deployed, problem):
         assert tp == pl["tp"] * pl["ep"] and pp == pl["pp"]
         assert int(f.get("--ep-size", 1)) == (pl["ep"] if moe else 1)
         assert int(f.get("--attn-dp-size", 1)) == (pl["ep"] if pl["attn_dp"] else 1)
+        assert ("--moe-a2a-backend" in f) == ("--enable-two-batch-overlap" in f) == bool(pl["attn_dp"])
         # SGLang divides --max-running-requests among attention-DP workers itself
         per_worker = int(f["--max-running-requests"]) // int(f.get("--attn-dp-size", 1))
         assert per_worker == math.ceil(pl["max_batch"] / (pl["ep"] if pl["attn_dp"] else 1))

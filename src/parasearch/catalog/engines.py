@@ -94,6 +94,9 @@ class Engine:
     # Per micro-batch tick, for each stage beyond the first: the sampled tokens' host-side trip
     # down the chain of stages (each rank receives them from the one before and passes them on).
     pp_sync_per_stage_s: float = 0.0
+    # Attention-DP MoE layers run as two micro-batches in turn (SGLang's two-batch overlap, vLLM's
+    # dual-batch overlap), so one's all-to-all travels while the other computes.
+    moe_overlap_a2a: bool = False
     sources: tuple = ()               # (field path, provenance) pairs, as written in the file
     # Defaults that depend on the GPU: (min memory GiB, families it applies to (empty: all),
     # families excluded, ((field, value), ...)); the first match wins (vLLM and SGLang size their
@@ -173,10 +176,11 @@ _FIELDS: tuple[tuple[str, str, str, float, float], ...] = (
     ("kernels.allreduce_fusion.max_bytes", "allreduce_fusion_max_bytes", "int", 0, 1e12),
     ("kernels.allreduce_fusion.families", "allreduce_fusion_families", "families", 0, 0),
     ("pipeline.sync_per_stage_s", "pp_sync_per_stage_s", "num", 0, 1.0),
+    ("moe.overlap_a2a", "moe_overlap_a2a", "bool", 0, 0),
 )
 # Fields a profile may leave out (the engine has no such mechanism): their dataclass defaults.
 OPTIONAL_PATHS = ("kernels.allreduce_fusion.norms", "kernels.allreduce_fusion.max_bytes",
-                  "kernels.allreduce_fusion.families", "pipeline.sync_per_stage_s")
+                  "kernels.allreduce_fusion.families", "pipeline.sync_per_stage_s", "moe.overlap_a2a")
 NUMERIC_PATHS = tuple(p for p, _, kind, _, _ in _FIELDS if kind in ("int", "num"))
 _CHOICES = {"memory_fraction_of": MEMORY_FRACTION_OF, "sliding_window": SLIDING_WINDOW, "moe_dispatch": MOE_DISPATCH,
             "attn_dp_prefill": ATTN_DP_PREFILL}

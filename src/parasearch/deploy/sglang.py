@@ -54,6 +54,7 @@ def engine_args(dep: Deployment, s: Server) -> list[tuple[str, object]]:
     if sh.attn_dp:
         args.append(("--attn-dp-size", sh.ep))
         args.append(("--moe-a2a-backend", "deepep"))  # the all-to-all the sglang profile assumes
+        args.append(("--enable-two-batch-overlap", None))  # and its overlap with compute (moe.overlap_a2a)
         running = sh.ep * math.ceil(s.max_batch / sh.ep)
     args += [("--max-running-requests", running), ("--chunked-prefill-size", eng.max_num_tokens),
              ("--context-length", dep.max_model_len), ("--mem-fraction-static", dep.memory[s.index].fraction),

@@ -66,6 +66,7 @@ def engine_args(dep: Deployment, s: Server) -> list[tuple[str, object]]:
         args.append(("--enable-expert-parallel", None))
     if s.shape.attn_dp:  # DeepEP all-to-all, which the vllm profile's MoE dispatch assumes
         args.append(("--all2all-backend", "deepep_high_throughput"))
+        args.append(("--enable-dbo", None))  # dual-batch overlap, which the profile's moe.overlap_a2a assumes
     seqs = math.ceil(s.max_batch / ranks)
     args += [("--max-num-seqs", seqs), ("--max-num-batched-tokens", engine_budget(eng, pp, seqs)),
              ("--max-model-len", dep.max_model_len), ("--gpu-memory-utilization", dep.memory[s.index].fraction),

@@ -244,11 +244,12 @@ def _warm_starts(obj: _Objective, budget: int) -> list[dict[str, Any]]:
 
 
 def _promising(obj: _Objective) -> list[tuple]:
-    """Placements from the oracle's structure: a cheap pass prices every replica shape at its
-    largest and smallest batch cap (and, with an arrival rate, its most replicas) in one
-    vectorized call; the shapes on that pass's Pareto front are the promising ones, each with
-    every batch cap it allows, best shapes first. The sampler spends the rest of the budget
-    exploring around and beyond them."""
+    """Placements from the oracle's structure: a cheap pass prices every replica shape at every
+    batch cap it allows, with its most replicas, in one vectorized call (a fraction of the space:
+    the replica counts are left out); the shapes on that pass's Pareto front are the promising
+    ones, each with every batch cap, best shapes first. Every cap, not the two ends: a shape whose
+    largest batch breaks the TPOT limit and whose smallest is dominated can still own the front
+    with the cap just below its largest. The sampler spends the rest of the budget around them."""
     problem, space = obj.problem, obj.space
     lay = space.layout
     keys = list(zip(lay.tp.tolist(), lay.pp.tolist(), lay.ep.tolist(), lay.dp.tolist(), lay.attn_dp.tolist(),
@@ -256,7 +257,7 @@ def _promising(obj: _Objective) -> list[tuple]:
     pick: list[int] = []
     for name, (tp, pp, ep, adp) in obj.shapes.items():
         dp = max(obj.dps[name])
-        for mb in {max(obj.batches[name]), min(obj.batches[name])}:
+        for mb in obj.batches[name]:
             pick.append((tp, pp, ep, dp, adp, mb))
     index = {k: i for i, k in enumerate(keys)}
     rows = np.array(sorted(index[k] for k in pick if k in index), dtype=np.int64)
