@@ -244,12 +244,13 @@ def _warm_starts(obj: _Objective, budget: int) -> list[dict[str, Any]]:
 
 
 def _promising(obj: _Objective) -> list[tuple]:
-    """Placements from the oracle's structure: a cheap pass prices every replica shape at every
-    batch cap it allows, with its most replicas, in one vectorized call (a fraction of the space:
-    the replica counts are left out); the shapes on that pass's Pareto front are the promising
-    ones, each with every batch cap, best shapes first. Every cap, not the two ends: a shape whose
-    largest batch breaks the TPOT limit and whose smallest is dominated can still own the front
-    with the cap just below its largest. The sampler spends the rest of the budget around them."""
+    """Placements from the oracle's structure: a cheap pass prices every replica shape at its
+    smallest batch cap and its two largest (and, with an arrival rate, its most replicas) in one
+    vectorized call; the shapes on that pass's Pareto front are the promising ones, each with
+    every batch cap it allows, best shapes first. The cap below the largest: where the largest
+    batch breaks the TPOT limit it is often the shape's best, and a shape whose largest cap fails
+    and whose smallest is dominated would otherwise never reach the front. The sampler spends
+    the rest of the budget exploring around and beyond them."""
     problem, space = obj.problem, obj.space
     lay = space.layout
     keys = list(zip(lay.tp.tolist(), lay.pp.tolist(), lay.ep.tolist(), lay.dp.tolist(), lay.attn_dp.tolist(),
@@ -257,7 +258,8 @@ def _promising(obj: _Objective) -> list[tuple]:
     pick: list[int] = []
     for name, (tp, pp, ep, adp) in obj.shapes.items():
         dp = max(obj.dps[name])
-        for mb in obj.batches[name]:
+        caps = sorted(obj.batches[name])
+        for mb in {caps[0], caps[-1], caps[max(len(caps) - 2, 0)]}:
             pick.append((tp, pp, ep, dp, adp, mb))
     index = {k: i for i, k in enumerate(keys)}
     rows = np.array(sorted(index[k] for k in pick if k in index), dtype=np.int64)
@@ -368,7 +370,7 @@ def optuna_search(problem: Problem, space: Space, *, progress: bool = True) -> S
         notes.append("the trial budget covers the space: every placement was enqueued")
     elif warm:
         notes.append(f"the first {len(warm)} trials were warm starts: the shapes on the front of a cheap pass "
-                     f"(every shape at its largest and smallest batch cap), with every batch cap")
+                     f"(every shape at its smallest and two largest batch caps), with every batch cap")
     return SearchResult("optuna", ev, front, len(keys), time.perf_counter() - t0, notes, info)
 
 
