@@ -102,3 +102,26 @@ def test_a_fit_past_a_physical_bound_is_clamped_and_said(tmp_path):
     rc, _, err = run_cli("calibrate", str(f), "--hardware", "h200", "-o", str(prof))
     assert rc == 0 and "kernel_launch_s fitted at" in err and "clamped to 5e-07" in err
     assert "kernel_launch_s: 5.0e-07" in prof.read_text()
+
+
+def test_calibrate_fits_the_pipeline_hand_off_from_rows_of_several_depths(tmp_path):
+    """A published-style CSV with PP2/PP4/PP8 rows (TensorRT-LLM's RTX PRO 6000 table, data/published)
+    gets the fixed and the per-stage pipeline hand-off fitted alongside the host constants."""
+    import json
+
+    from tests.conftest import ROOT
+    src = ROOT / "data" / "published" / "throughput.csv"
+    with open(src, newline="") as f:
+        rows = list(csv.DictReader(f))
+    keep = [r for r in rows if r["source"].endswith("(RTX PRO 6000 PP table)")]
+    path = tmp_path / "pp.csv"
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(keep)
+    rc, out, err = run_cli("calibrate", str(path), "--engine", "trtllm", "-o", str(tmp_path / "e.yaml"), "--json")
+    assert rc == 0, err
+    res = json.loads(out)
+    fitted = {p["parameter"].split(":", 1)[1] for p in res["parameters"]}
+    assert {"pp_sync_s", "pp_sync_per_stage_s", "host_step_s"} <= fitted
+    assert res["median_error_after"] <= res["median_error_before"] and res["rows"] == 40

@@ -142,13 +142,15 @@ ENGINE_PARAMS = {
     "quantized": (("gemm_efficiency", 0.3, 1.5),),
     "moe": (("moe_gemm_efficiency", 0.2, 1.5),),
     "attention-dp": (("a2a_efficiency", 0.05, 1.0), ("a2a_latency_s", 1e-6, 1e-3)),
+    "pipeline": (("pp_sync_s", 1e-6, 0.05), ("pp_sync_per_stage_s", 1e-6, 0.02)),
 }
 
 
 def default_params(engine: str, kinds: set[str]) -> list[Param]:
-    """The engine constants worth fitting on rows of `kinds` (always, quantized, moe, attention-dp)."""
+    """The engine constants worth fitting on rows of `kinds` (always, quantized, moe, attention-dp,
+    pipeline)."""
     out = []
-    for kind in ("always", "quantized", "moe", "attention-dp"):
+    for kind in ("always", "quantized", "moe", "attention-dp", "pipeline"):
         if kind in kinds:
             out += [Param(engine, f, lo, hi) for f, lo, hi in ENGINE_PARAMS[kind]]
     return out

@@ -154,6 +154,8 @@ def _engine_fit(all_rows: list, name: str, engine_name: str, fit_specs: list[str
     kinds |= {"quantized"} if any(hws[r.hardware].math_format(r.weights) != "bf16" for r in rows) else set()
     kinds |= {"moe"} if any(models[r.model].is_moe for r in rows) else set()
     kinds |= {"attention-dp"} if any(r.attn_dp for r in rows) else set()
+    # Two pipeline depths or more tell the fixed hand-off from the per-stage one.
+    kinds |= {"pipeline"} if len({r.pp for r in rows if r.pp > 1}) >= 2 else set()
     params = [_parse_fit(s, base.framework) for s in fit_specs] or default_params(base.framework, kinds)
     known = {f.name for f in fields(Engine)}
     for p in params:
