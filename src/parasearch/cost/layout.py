@@ -30,20 +30,14 @@ class Layout:
         values = (self.tp, self.pp, self.ep, self.dp, self.attn_dp)
         if all(type(v) is np.ndarray for v in values):
             return
-        arrays = np.broadcast_arrays(*(np.atleast_1d(np.asarray(v)) for v in values))
-        for name, a, dtype in zip(("tp", "pp", "ep", "dp", "attn_dp"), arrays, (np.int64,) * 4 + (bool,)):
-            if dtype is np.int64 and a.dtype.kind == "f" and not np.all(a == np.round(a)):
-                raise ValueError(f"Layout.{name} must be whole numbers, got {a.tolist()}")
-            object.__setattr__(self, name, np.array(a, dtype=dtype))
+        for name, a in zip(("tp", "pp", "ep", "dp", "attn_dp"), _broadcast(values)):
+            object.__setattr__(self, name, a)
 
     @staticmethod
     def of(tp=1, pp=1, ep=1, dp=1, attn_dp=False) -> "Layout":
-        """Placements from scalars or sequences, broadcast against each other (as the constructor)."""
-        arrays = np.broadcast_arrays(np.atleast_1d(tp), np.atleast_1d(pp), np.atleast_1d(ep),
-                                     np.atleast_1d(dp), np.atleast_1d(attn_dp))
-        tp, pp, ep, dp, adp = (np.array(a) for a in arrays)
-        return Layout(tp.astype(np.int64), pp.astype(np.int64), ep.astype(np.int64), dp.astype(np.int64),
-                      adp.astype(bool))
+        """Placements from scalars or sequences, broadcast against each other: the constructor's
+        conversion, applied to arrays too (the constructor passes five arrays through untouched)."""
+        return Layout(*_broadcast((tp, pp, ep, dp, attn_dp)))
 
     def __len__(self) -> int:
         return int(self.tp.size)
@@ -72,6 +66,18 @@ class Layout:
     def attn_groups(self) -> np.ndarray:
         """Independent attention groups per stage (each holds its own sequences and KV cache)."""
         return np.where(self.attn_dp, self.ep, 1)
+
+
+def _broadcast(values) -> list[np.ndarray]:
+    """(tp, pp, ep, dp, attn_dp) as 1-D arrays of one length: int64 degrees (whole numbers only),
+    bool attention-DP."""
+    arrays = np.broadcast_arrays(*(np.atleast_1d(np.asarray(v)) for v in values))
+    out = []
+    for name, a, dtype in zip(("tp", "pp", "ep", "dp", "attn_dp"), arrays, (np.int64,) * 4 + (bool,)):
+        if dtype is np.int64 and a.dtype.kind == "f" and not np.all(a == np.round(a)):
+            raise ValueError(f"Layout.{name} must be whole numbers, got {a.tolist()}")
+        out.append(np.array(a, dtype=dtype))
+    return out
 
 
 def handoff_leaves_domain(stage_gpus, boundary: int, domain_gpus: int) -> np.ndarray:
