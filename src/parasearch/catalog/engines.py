@@ -11,7 +11,7 @@ engine's name. Every number in a profile file carries a provenance under its `so
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields, replace
+from dataclasses import MISSING, dataclass, fields, replace
 from importlib import resources
 from typing import Any
 
@@ -178,9 +178,10 @@ _FIELDS: tuple[tuple[str, str, str, float, float], ...] = (
     ("pipeline.sync_per_stage_s", "pp_sync_per_stage_s", "num", 0, 1.0),
     ("moe.overlap_a2a", "moe_overlap_a2a", "bool", 0, 0),
 )
-# Fields a profile may leave out (the engine has no such mechanism): their dataclass defaults.
-OPTIONAL_PATHS = ("kernels.allreduce_fusion.norms", "kernels.allreduce_fusion.max_bytes",
-                  "kernels.allreduce_fusion.families", "pipeline.sync_per_stage_s", "moe.overlap_a2a")
+# Fields a profile may leave out (the engine has no such mechanism): those the dataclass gives a
+# default, which then applies.
+_DEFAULTED = {f.name for f in fields(Engine) if f.default is not MISSING}
+OPTIONAL_PATHS = tuple(p for p, name, *_ in _FIELDS if name in _DEFAULTED)
 NUMERIC_PATHS = tuple(p for p, _, kind, _, _ in _FIELDS if kind in ("int", "num"))
 _CHOICES = {"memory_fraction_of": MEMORY_FRACTION_OF, "sliding_window": SLIDING_WINDOW, "moe_dispatch": MOE_DISPATCH,
             "attn_dp_prefill": ATTN_DP_PREFILL}
