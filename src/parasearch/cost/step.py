@@ -255,15 +255,15 @@ def _ffn(c: Ctx, bd: Breakdown, ffn: FeedForward, tokens, total_tokens) -> np.nd
     a2a = tokens * remote * h / lay.tp
     members = np.where(groups > 1, lay.stage_gpus, 1)
     e = c.engine
-    moving = 0.0
+    moving = waiting = 0.0
     for nbytes in (a2a * e.a2a_bytes_per_element, a2a * BF16):  # dispatch, then combine
         bw_s, lat_s = comm.alltoall(c.hw, members, nbytes, efficiency=e.a2a_efficiency)
         moving = moving + bw_s
-        bd.collective((np.zeros_like(bw_s), lat_s + np.where(members > 1, e.a2a_latency_s, 0.0)))
+        waiting = waiting + lat_s + np.where(members > 1, e.a2a_latency_s, 0.0)
     # With two micro-batches in turn, one's tokens travel while the other computes: only the
     # transfer time the layer's own work cannot cover shows (its fixed latency still does).
     covered = np.where(e.moe_overlap_a2a & (groups > 1), np.minimum(moving, bd.compute + bd.memory), 0.0)
-    bd.collective((moving - covered, np.zeros_like(moving)))
+    bd.collective((moving - covered, waiting))
     bd.collective(comm.allreduce(c.hw, t_a, tokens * h * BF16))
     # Intermediate elements per token of this GPU's attention group (for elementwise traffic): the
     # busiest GPU activates `load` token-expert pairs of width expert_intermediate / tp.
