@@ -67,8 +67,11 @@ class _Objective:
         self.problem = problem
         self.space = space
         lay = space.layout
-        self.valid = {(int(a), int(b), int(c), int(d), bool(e), int(f)) for a, b, c, d, e, f in
-                      zip(lay.tp, lay.pp, lay.ep, lay.dp, lay.attn_dp, space.max_batch)}
+        # Each row's placement (tp, pp, ep, dp, attn_dp, max_batch), and the row of each placement.
+        self.row_of = {k: i for i, k in enumerate(zip(lay.tp.tolist(), lay.pp.tolist(), lay.ep.tolist(),
+                                                      lay.dp.tolist(), lay.attn_dp.tolist(),
+                                                      space.max_batch.astype(int).tolist()))}
+        self.valid = set(self.row_of)
         self.shapes: dict[str, tuple[int, int, int, bool]] = {}
         self.dps: dict[str, list[int]] = {}
         self.batches: dict[str, list[int]] = {}
@@ -86,7 +89,6 @@ class _Objective:
                         "dp": sorted({k[3] for k in self.valid})}
         self.sample_dp = any(len(v) > 1 for v in self.dps.values())
         self.cache: dict[tuple, tuple[list[float], dict[str, float]]] = {}
-        self.table: dict[tuple, int] | None = None  # placement -> row of `priced` (spaces up to LOOKUP_LIMIT)
         self.priced: tuple[np.ndarray, dict[str, np.ndarray]] | None = None
         self.seen: set[tuple] = set()
         self.evaluations = 0
@@ -148,12 +150,8 @@ class _Objective:
         self.evaluations += 1
         if len(self.space) <= LOOKUP_LIMIT:
             if self.priced is None:
-                self.priced = self.price(evaluate(self.problem, self.space))
-                lay = self.space.layout
-                self.table = {k: i for i, k in enumerate(zip(lay.tp.tolist(), lay.pp.tolist(), lay.ep.tolist(),
-                                                               lay.dp.tolist(), lay.attn_dp.tolist(),
-                                                               self.space.max_batch.astype(int).tolist()))}
-            i = self.table[key]
+                self.priced = self.price(evaluate(self.problem, self.space))  # rows as in `row_of`
+            i = self.row_of[key]
             values, cons = self.priced
             return [float(v) for v in values[i]], {n: float(c[i]) for n, c in cons.items()}
         tp, pp, ep, dp, adp, mb = key
@@ -252,23 +250,20 @@ def _promising(obj: _Objective) -> list[tuple]:
     and whose smallest is dominated would otherwise never reach the front. The sampler spends
     the rest of the budget exploring around and beyond them."""
     problem, space = obj.problem, obj.space
-    lay = space.layout
-    keys = list(zip(lay.tp.tolist(), lay.pp.tolist(), lay.ep.tolist(), lay.dp.tolist(), lay.attn_dp.tolist(),
-                    space.max_batch.astype(int).tolist()))
-    pick: list[int] = []
+    pick: list[tuple] = []
     for name, (tp, pp, ep, adp) in obj.shapes.items():
         dp = max(obj.dps[name])
         caps = sorted(obj.batches[name])
         for mb in {caps[0], caps[-1], caps[max(len(caps) - 2, 0)]}:
             pick.append((tp, pp, ep, dp, adp, mb))
-    index = {k: i for i, k in enumerate(keys)}
-    rows = np.array(sorted(index[k] for k in pick if k in index), dtype=np.int64)
+    picked = sorted({obj.row_of[k]: k for k in pick if k in obj.row_of}.items())  # (row, placement), in row order
+    rows = np.array([r for r, _ in picked], dtype=np.int64)
     ev = evaluate(problem, space.take(rows))
     front = front_of(problem, ev)
     chosen: list[tuple] = []
     seen_shapes: set[str] = set()
     for i in front:
-        k = keys[rows[i]]
+        k = picked[i][1]
         name = _shape_name(k[0], k[1], k[2], k[4])
         if name not in seen_shapes:
             seen_shapes.add(name)
