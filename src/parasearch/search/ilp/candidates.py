@@ -165,6 +165,20 @@ def prune_dominated(cands: list[Candidate], gpus_per_node: int) -> list[Candidat
     return kept
 
 
+def pool_classes(pools: list[Pool]) -> list[list[Pool]]:
+    """The pools grouped by GPU type and node size (what a candidate's rate depends on), in the
+    order they first appear."""
+    classes: list[list[Pool]] = []
+    for pool in pools:  # Hardware holds a dict, so equal GPUs are found by comparison, not hashing
+        same = next((m for m in classes if m[0].hardware == pool.hardware
+                     and m[0].gpus_per_node == pool.gpus_per_node), None)
+        if same is None:
+            classes.append([pool])
+        else:
+            same.append(pool)
+    return classes
+
+
 def all_candidates(problem: Problem, roles=ROLES, prune: bool = True) -> list[Candidate]:
     """Candidates of every pool. Pools of one GPU type and node size share their candidates up to
     size: the oracle runs once per such class, on its largest pool, and each pool keeps those
@@ -173,16 +187,8 @@ def all_candidates(problem: Problem, roles=ROLES, prune: bool = True) -> list[Ca
     every pool the candidate fits."""
     from ...space.packing import replicas_that_fit
 
-    classes: list[list[Pool]] = []
-    for pool in problem.pools:  # Hardware holds a dict, so equal GPUs are found by comparison, not hashing
-        same = next((m for m in classes if m[0].hardware == pool.hardware
-                     and m[0].gpus_per_node == pool.gpus_per_node), None)
-        if same is None:
-            classes.append([pool])
-        else:
-            same.append(pool)
     by_pool: dict[str, list[Candidate]] = {}
-    for members in classes:
+    for members in pool_classes(problem.pools):
         largest = max(members, key=lambda q: q.nodes)
         cands = pool_candidates(problem, largest, roles, prune)
         for pool in members:

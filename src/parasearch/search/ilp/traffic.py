@@ -36,7 +36,7 @@ from ...space.packing import replicas_that_fit
 from ...space.label import placement_label
 from ...spec.problem import Pool, Problem, Slo
 from ..goodput import load_model as _load_model
-from .candidates import Candidate, all_candidates, prune_dominated
+from .candidates import Candidate, all_candidates, pool_classes, prune_dominated
 
 GROUPS = (1, 2, 4, 8, 16, 32)   # replicas per candidate group; beyond 32, cv^2 / j is near 0 anyway
 DISAGGREGATION_NOTE = ("under traffic the ILP plans aggregated replicas only: the load model behind the "
@@ -92,18 +92,13 @@ def load_candidates(problem: Problem, prune: bool = True) -> tuple[list[Candidat
     cv = problem.traffic_or_default().cv
     tail = max(problem.workload.output_tokens - 1, 0)
     # Pools of one GPU type and node size share a shape's goodput: one load model per such class.
-    classes: list[list[Candidate]] = []
+    class_of = {p.name: k for k, members in enumerate(pool_classes(problem.pools)) for p in members}
+    classes: dict[int, list[Candidate]] = {}
     for c in loose:
-        pool = pools[c.pool]
-        home = next((m for m in classes if pools[m[0].pool].hardware == pool.hardware
-                     and pools[m[0].pool].gpus_per_node == pool.gpus_per_node), None)
-        if home is None:
-            classes.append([c])
-        else:
-            home.append(c)
+        classes.setdefault(class_of[c.pool], []).append(c)
     out: list[Candidate] = []
     info: dict[Candidate, GroupInfo] = {}
-    for members in classes:
+    for members in classes.values():
         mine: list[Candidate] = []
         biggest = max((pools[c.pool] for c in members), key=lambda q: q.gpus)
         protos = {}
