@@ -38,6 +38,19 @@ def ffn_tp_ok(model: ModelSpec, attn_tp: int, expert_tp: int) -> bool:
     return True
 
 
+def pp_problem(model: ModelSpec, pp: int) -> str | None:
+    """Why `pp` stages cannot hold the model's layers (None: they can)."""
+    return f"pp={pp} exceeds the {model.num_layers} layers" if pp > model.num_layers else None
+
+
+def experts_problem(model: ModelSpec, ep: int) -> str | None:
+    """Why `ep` ranks cannot share a MoE model's experts evenly (None: they can, or it is dense)."""
+    if model.is_moe and model.num_experts % ep:
+        return (f"ep={ep} does not divide the {model.num_experts} experts "
+                f"(allowed: {', '.join(map(str, divisors(model.num_experts)))})")
+    return None
+
+
 def placement_problems(model: ModelSpec, tp: int, pp: int, ep: int, dp: int, attn_dp: bool) -> list[str]:
     """Every rule the placement breaks, as short phrases (empty: valid)."""
     out: list[str] = []
@@ -46,13 +59,12 @@ def placement_problems(model: ModelSpec, tp: int, pp: int, ep: int, dp: int, att
             out.append(f"{name} must be >= 1, got {v}")
     if out:
         return out
-    if pp > model.num_layers:
-        out.append(f"pp={pp} exceeds the {model.num_layers} layers")
+    if why := pp_problem(model, pp):
+        out.append(why)
     if ep > 1 and not model.is_moe:
         out.append(f"ep={ep} needs a mixture-of-experts model; {model.name} is dense (use ep=1)")
-    if model.is_moe and model.num_experts % ep:
-        out.append(f"ep={ep} does not divide the {model.num_experts} experts "
-                   f"(allowed: {', '.join(map(str, divisors(model.num_experts)))})")
+    if why := experts_problem(model, ep):
+        out.append(why)
     if attn_dp and ep == 1:
         out.append("attention data parallelism needs ep > 1 (it runs one attention group per expert-parallel rank)")
     t_a = tp if attn_dp else tp * ep

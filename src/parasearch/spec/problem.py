@@ -440,19 +440,21 @@ def _check_limits(doc: _yaml.Located, s: S.SearchIn, model: ModelSpec) -> None:
     """Each degree the file allows must be possible for the model on its own: a TP degree that
     does not divide the heads, more stages than layers or an EP degree that does not divide the
     experts can never be placed (the rules are in docs/placement.md)."""
-    from ..space.rules import divisors
+    from ..space.rules import divisors, experts_problem, pp_problem
 
     heads = math.gcd(*(g.attention.num_heads for g in model.groups))
-    checks = (("tp", lambda v: heads % v == 0, lambda v: f"tp={v} does not divide the {heads} attention heads "
-               f"(allowed: {', '.join(map(str, divisors(heads)))})"),
-              ("pp", lambda v: v <= model.num_layers, lambda v: f"pp={v} exceeds the {model.num_layers} layers"),
-              ("ep", lambda v: v == 1 or (model.is_moe and model.num_experts % v == 0),
-               lambda v: f"ep={v} does not divide the {model.num_experts} experts "
-               f"(allowed: {', '.join(map(str, divisors(model.num_experts)))})"))
-    for name, ok, why in checks:
+
+    def tp_problem(v: int) -> str | None:
+        return None if heads % v == 0 else (f"tp={v} does not divide the {heads} attention heads "
+                                            f"(allowed: {', '.join(map(str, divisors(heads)))})")
+
+    # A dense model's ep > 1 was refused above, with its own message.
+    checks = (("tp", tp_problem), ("pp", lambda v: pp_problem(model, v)), ("ep", lambda v: experts_problem(model, v)))
+    for name, problem_of in checks:
         for i, v in enumerate(getattr(s, name) or ()):
-            if not ok(v):
-                raise SpecError(why(v), file=doc.file, line=doc.line_of(("search", name, i)), field=f"search.{name}")
+            why = problem_of(v)
+            if why:
+                raise SpecError(why, file=doc.file, line=doc.line_of(("search", name, i)), field=f"search.{name}")
 
 
 def _check_context(doc: _yaml.Located, model: ModelSpec, wl: Workload, out: Any) -> None:
