@@ -72,7 +72,7 @@ def ilp_search(problem: Problem) -> PlanResult:
         return deadline - time.perf_counter()
 
     roles = ("aggregated",) if problem.limits.disaggregation is False else ("aggregated", "prefill", "decode")
-    # --- traffic (issue 12): under load, aggregated replicas rated at their goodput (ilp/traffic.py) ---
+    # Under load, aggregated replicas rated at their goodput (ilp/traffic.py).
     binding = None
     if traffic.applies(problem):
         roles = ("aggregated",)
@@ -81,7 +81,6 @@ def ilp_search(problem: Problem) -> PlanResult:
             raise InfeasibleError("nothing fits: " + traffic.no_candidates_reason(problem))
     else:
         cands = all_candidates(problem, roles)
-    # --- end traffic ---
     if not cands:
         raise InfeasibleError("nothing fits: " + infeasible.no_candidates(problem, roles))
     target = problem.workload.arrival_rate
@@ -175,7 +174,7 @@ def ilp_search(problem: Problem) -> PlanResult:
         "pools": [{"name": p.name, "hardware": p.hardware.name, "nodes": p.nodes, "gpus_per_node": p.gpus_per_node,
                    "price_per_gpu_hour": p.price_per_gpu_hour} for p in problem.pools],
     }
-    if binding is not None:  # traffic (issue 12): what binds, percentiles at each replica's share
+    if binding is not None:  # under traffic: what binds, percentiles at each replica's share
         traffic.annotate(plan, problem, cands, best.counts, binding)
     plan["seconds"] = round(time.perf_counter() - t0, 4)
     return PlanResult("ilp", plan, time.perf_counter() - t0, cands, best)
