@@ -76,6 +76,28 @@ def test_groups_larger_than_a_scale_up_domain_pay_the_network():
     assert gb200.in_nodes_of(4).scale_up_domain_gpus == 72
 
 
+def test_small_all_reduces_go_one_shot_where_the_engine_and_fabric_have_it():
+    from parasearch.cost import comm
+    one = H200.scale_up_oneshot_latency_s
+    assert 0 < one < H200.scale_up_latency_s
+    small, large = 8192 * 2.0, 8192 * 2.0 * 4096      # one token, a 4096-token prefill chunk
+    bw, lat = comm.allreduce(H200, 8, small, oneshot=True)
+    assert lat == one and bw == pytest.approx(7 * small / (H200.scale_up_bytes_per_s * H200.collective_efficiency))
+    # Without the engine's kernel, or for a payload where reading every peer's buffer costs more
+    # than the ring's second hop saves, it is the ring: 2(n-1)/n of the payload, the ring latency.
+    for args in ((8, small, False), (8, large, True)):
+        bw, lat = comm.allreduce(H200, *args)
+        assert lat == H200.scale_up_latency_s
+        assert bw == pytest.approx(1.75 * args[1] / (H200.scale_up_bytes_per_s * H200.collective_efficiency))
+    # PCIe cards have no one-shot kernel; groups spanning nodes do not use one.
+    rtx = load_hardware("rtx-pro-6000")
+    assert comm.allreduce(rtx, 4, small, oneshot=True)[1] == rtx.scale_up_latency_s
+    assert comm.allreduce(H200, 16, small, oneshot=True)[1] > H200.scale_up_latency_s
+    # Every serving engine has such a kernel; the PyTorch harness (NCCL) does not.
+    assert all(load_engine(e).oneshot_allreduce for e in ("vllm", "sglang", "trtllm"))
+    assert not REF.oneshot_allreduce
+
+
 def test_moe_elementwise_traffic_does_not_grow_with_expert_parallelism():
     m = load_model("mixtral-8x7b")
     lay = Layout.of(tp=[1, 1], ep=[4, 8])

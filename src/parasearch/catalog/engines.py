@@ -97,6 +97,10 @@ class Engine:
     # Attention-DP MoE layers run as two micro-batches in turn (SGLang's two-batch overlap, vLLM's
     # dual-batch overlap), so one's all-to-all travels while the other computes.
     moe_overlap_a2a: bool = False
+    # The engine has its own one-shot all-reduce kernel (each GPU reads every peer's buffer and
+    # reduces, one hop and one barrier) besides the two-shot/ring one, and picks the faster per
+    # payload. It needs a switched or fully meshed fabric: the hardware's `oneshot_latency_s`.
+    oneshot_allreduce: bool = False
     sources: tuple = ()               # (field path, provenance) pairs, as written in the file
     # Defaults that depend on the GPU: (min memory GiB, families it applies to (empty: all),
     # families excluded, ((field, value), ...)); the first match wins (vLLM and SGLang size their
@@ -177,6 +181,7 @@ _FIELDS: tuple[tuple[str, str, str, float, float], ...] = (
     ("kernels.allreduce_fusion.families", "allreduce_fusion_families", "families", 0, 0),
     ("pipeline.sync_per_stage_s", "pp_sync_per_stage_s", "num", 0, 1.0),
     ("moe.overlap_a2a", "moe_overlap_a2a", "bool", 0, 0),
+    ("kernels.oneshot_allreduce", "oneshot_allreduce", "bool", 0, 0),
 )
 # Fields a profile may leave out (the engine has no such mechanism): those the dataclass gives a
 # default, which then applies.

@@ -80,6 +80,9 @@ class Hardware:
     efficiency: Efficiency
     scale_up_spans_nodes: bool = False  # the domain reaches across nodes (GB200 NVL72 trays)
     family: str = ""                  # architecture generation: hopper, blackwell, ampere, ada, cdna3
+    # Fixed cost of a one-shot all-reduce kernel inside the domain (0: the fabric has none, as on
+    # PCIe cards, where engines fall back to NCCL).
+    scale_up_oneshot_latency_s: float = 0.0
 
     def math_format(self, precision: str) -> str:
         """The format GEMMs on `precision` weights compute in: that one, or the next wider one the
@@ -212,6 +215,7 @@ def _from_doc(doc: _yaml.Located) -> Hardware:
         efficiency=efficiency_from_mapping(doc),
         scale_up_spans_nodes=bool((d.get("scale_up") or {}).get("spans_nodes", False)),
         family=str(d.get("family") or ""),
+        scale_up_oneshot_latency_s=_num(doc, ("scale_up", "oneshot_latency_s"), optional=True) or 0.0,
     )
 
 

@@ -17,8 +17,15 @@ def _split(hw: Hardware, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return local, np.maximum(-(-n // np.maximum(local, 1)), 1)  # domains touched, rounded up
 
 
-def allreduce(hw: Hardware, n, nbytes) -> tuple[np.ndarray, np.ndarray]:
-    """(bandwidth seconds, latency seconds) of an all-reduce of `nbytes` over `n` GPUs."""
+def allreduce(hw: Hardware, n, nbytes, oneshot: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(bandwidth seconds, latency seconds) of an all-reduce of `nbytes` over `n` GPUs.
+
+    Ring or two-shot: reduce-scatter then all-gather, 2(n-1)/n of the payload over each GPU's link.
+    With `oneshot` (the engine has such a kernel) and a fabric that supports it, a group inside one
+    domain may instead have every GPU read all n-1 peers' buffers and reduce locally: (n-1) times
+    the payload over the link but one hop and one barrier. Engines pick it for small payloads
+    (decode steps), where the fixed cost is most of the time; the faster of the two is taken.
+    """
     n = np.asarray(n, dtype=np.int64)
     nbytes = np.asarray(nbytes, dtype=float)
     local, nodes = _split(hw, n)
@@ -26,8 +33,14 @@ def allreduce(hw: Hardware, n, nbytes) -> tuple[np.ndarray, np.ndarray]:
     up = 2.0 * (local - 1) / np.maximum(local, 1) * nbytes / (hw.scale_up_bytes_per_s * eff)
     out = 2.0 * (nodes - 1) / nodes * (nbytes / local) / (hw.scale_out_bytes_per_s * eff)
     lat = np.where(local > 1, hw.scale_up_latency_s, 0.0) + np.where(nodes > 1, hw.scale_out_latency_s, 0.0)
+    bw = up + out
+    if oneshot and hw.scale_up_oneshot_latency_s > 0:
+        one_bw = (local - 1) * nbytes / (hw.scale_up_bytes_per_s * eff)
+        one_lat = hw.scale_up_oneshot_latency_s
+        pick = (nodes == 1) & (one_bw + one_lat < bw + lat)
+        bw, lat = np.where(pick, one_bw, bw), np.where(pick, one_lat, lat)
     active = n > 1
-    return np.where(active, up + out, 0.0), np.where(active, lat, 0.0)
+    return np.where(active, bw, 0.0), np.where(active, lat, 0.0)
 
 
 def alltoall(hw: Hardware, n, bytes_per_gpu, efficiency: float | None = None) -> tuple[np.ndarray, np.ndarray]:

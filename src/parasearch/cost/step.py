@@ -130,6 +130,10 @@ class Ctx:
         e = self.hw.efficiency.gemm_flops_for(self.math)
         return min(e * (self.engine.gemm_efficiency if self.math != "bf16" else 1.0), 1.0)
 
+    def allreduce(self, nbytes) -> tuple[np.ndarray, np.ndarray]:
+        """The tensor-parallel all-reduce of an attention or feed-forward block's output."""
+        return comm.allreduce(self.hw, self.layout.attn_tp, nbytes, oneshot=self.engine.oneshot_allreduce)
+
     @property
     def launch(self) -> float:
         return self.hw.efficiency.kernel_launch_s
@@ -203,7 +207,7 @@ def _attention(c: Ctx, bd: Breakdown, att: Attention, t: Tokens, dec, pre, token
         kt = K.prefill_attention(c.hw, flops, pre * heads * q_tiles, peak_flops=attn_peak)
         bd.kernel(kt, pre > 0, c.launch)
     c.gemm(bd, tokens, heads * att.v_head_dim, h)
-    bd.collective(comm.allreduce(c.hw, t_a, tokens * h * BF16))
+    bd.collective(c.allreduce(tokens * h * BF16))
 
 
 def _ffn(c: Ctx, bd: Breakdown, ffn: FeedForward, tokens, total_tokens) -> np.ndarray:
@@ -216,7 +220,7 @@ def _ffn(c: Ctx, bd: Breakdown, ffn: FeedForward, tokens, total_tokens) -> np.nd
         inter = ffn.intermediate / t_a
         c.gemm(bd, tokens, h, 2 * inter)
         c.gemm(bd, tokens, inter, h)
-        bd.collective(comm.allreduce(c.hw, t_a, tokens * h * BF16))
+        bd.collective(c.allreduce(tokens * h * BF16))
         return inter
     e, k = ffn.num_experts, ffn.top_k
     c.gemm(bd, tokens, h, e, bf16=True)  # router
@@ -264,7 +268,7 @@ def _ffn(c: Ctx, bd: Breakdown, ffn: FeedForward, tokens, total_tokens) -> np.nd
     # transfer time the layer's own work cannot cover shows (its fixed latency still does).
     covered = np.where(e.moe_overlap_a2a & (groups > 1), np.minimum(moving, bd.compute + bd.memory), 0.0)
     bd.collective((moving - covered, waiting))
-    bd.collective(comm.allreduce(c.hw, t_a, tokens * h * BF16))
+    bd.collective(c.allreduce(tokens * h * BF16))
     # Intermediate elements per token of this GPU's attention group (for elementwise traffic): the
     # busiest GPU activates `load` token-expert pairs of width expert_intermediate / tp.
     return load * ffn.expert_intermediate / lay.tp / np.maximum(tokens, 1e-9) + ffn.shared_intermediate / t_a
