@@ -137,3 +137,24 @@ def test_two_batch_overlap_hides_the_all_to_all_behind_the_layers_work():
     assert b.tick[0] < a.tick[0] and b.tick[1] == pytest.approx(a.tick[1])
     hidden = a.breakdown.interconnect[0] - b.breakdown.interconnect[0]
     assert 0 < hidden <= b.breakdown.compute[0] + b.breakdown.memory[0]
+
+
+def test_quantized_expert_gemms_take_the_chips_own_fp4_fit_not_the_bf16_one():
+    """FP4 expert GEMMs on a B200 reach the share of the FP4 peak that its dense FP4 fit shows
+    against bf16, and ramp with tokens per expert as slowly as dense FP4 GEMMs ramp with tokens."""
+    from parasearch.cost.step import Ctx
+    b200, trt = load_hardware("b200"), load_engine("trtllm")
+    e = b200.efficiency
+    lay = Layout.of(tp=[1])
+    m = load_model("qwen3-30b-a3b")
+    fp4 = Ctx(m, b200, trt, lay, Precision(weights="fp4")).grouped_quantized
+    assert Ctx(m, b200, trt, lay, BF16).grouped_quantized == {}
+    assert fp4["flops_scale"] == pytest.approx(e.gemm_flops_fp4 / e.gemm_flops) and fp4["flops_scale"] < 1
+    assert fp4["m_half"] == max(e.grouped_m_half, e.gemm_m_half_fp4)
+    # An 8192-token prefill chunk of a small-expert model (512 tokens per expert): its expert
+    # GEMMs' arithmetic takes longer than with the bf16 plateau and ramp at the FP4 peak.
+    from parasearch.cost import kernels as K
+    args = (b200, 128, 8192 * 8 / 128, m.hidden, 768)
+    kw = dict(weight_bytes=0.5, peak_flops=b200.peak_flops("fp4"))
+    own, borrowed = K.grouped_gemm(*args, **kw, **fp4), K.grouped_gemm(*args, **kw)
+    assert own.compute > borrowed.compute / fp4["flops_scale"] and own.time > 1.1 * borrowed.time

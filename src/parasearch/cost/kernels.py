@@ -54,9 +54,10 @@ def gemm(hw: Hardware, m, k, n, *, weight_bytes: float, peak_flops: float,
 
 def grouped_gemm(hw: Hardware, experts, tokens_per_expert, hidden, inter, *, weight_bytes: float,
                  peak_flops: float, act_bytes: float = 2.0, eff: Efficiency | None = None,
-                 scale: float = 1.0) -> KernelTime:
+                 scale: float = 1.0, flops_scale: float = 1.0, m_half: float | None = None) -> KernelTime:
     """One MoE layer's local experts, SwiGLU: hidden -> 2*inter -> hidden, as two grouped GEMMs.
-    `scale` multiplies both efficiencies (an engine's expert kernels against the fitted ones)."""
+    `scale` multiplies both efficiencies (an engine's expert kernels against the fitted ones);
+    `flops_scale` and `m_half` carry a quantized format's own plateau and ramp."""
     e = eff or hw.efficiency
     experts = np.asarray(experts, float)
     tpe = np.asarray(tokens_per_expert, float)
@@ -66,8 +67,8 @@ def grouped_gemm(hw: Hardware, experts, tokens_per_expert, hidden, inter, *, wei
     flops = experts * tpe * 2.0 * 3.0 * hidden * inter
     t_mem = (weights + acts) / (hw.hbm_bytes_per_s * min(e.grouped_bw * scale, 1.0))
     tpe_safe = np.where(tpe > 0, tpe, 1.0)
-    ramp = np.where(tpe > 0, tpe_safe / (tpe_safe + e.grouped_m_half), 1.0)
-    t_comp = flops / (peak_flops * min(e.grouped_flops * scale, 1.0) * ramp)
+    ramp = np.where(tpe > 0, tpe_safe / (tpe_safe + (e.grouped_m_half if m_half is None else m_half)), 1.0)
+    t_comp = flops / (peak_flops * min(e.grouped_flops * scale * flops_scale, 1.0) * ramp)
     return KernelTime(_pnorm(t_mem, t_comp, e.grouped_blend_p), t_comp, t_mem)
 
 

@@ -135,6 +135,17 @@ class Ctx:
         return comm.allreduce(self.hw, self.layout.attn_tp, nbytes, oneshot=self.engine.oneshot_allreduce)
 
     @property
+    def grouped_quantized(self) -> dict:
+        """Expert GEMMs in FP8/FP4 math: the grouped (bf16) fit scaled by what the chip's dense
+        quantized fit shows against its bf16 one, and ramping no faster than the dense quantized
+        GEMM (the same tensor-core instructions and M tiles, per expert)."""
+        e = self.hw.efficiency
+        if self.math == "bf16":
+            return {}
+        return {"flops_scale": e.gemm_flops_for(self.math) / e.gemm_flops,
+                "m_half": max(e.grouped_m_half, e.gemm_m_half_for(self.math))}
+
+    @property
     def launch(self) -> float:
         return self.hw.efficiency.kernel_launch_s
 
@@ -238,7 +249,7 @@ def _ffn(c: Ctx, bd: Breakdown, ffn: FeedForward, tokens, total_tokens) -> np.nd
     active = np.maximum(local * hit, np.where(pairs > 0, 1.0, 0.0))
     tpe = np.where(active > 0, load / np.maximum(active, 1e-9), 0.0)
     kt = K.grouped_gemm(c.hw, active, tpe, h, ffn.expert_intermediate / lay.tp, weight_bytes=c.wb,
-                        peak_flops=c.peak, scale=c.engine.moe_gemm_efficiency)
+                        peak_flops=c.peak, scale=c.engine.moe_gemm_efficiency, **c.grouped_quantized)
     bd.kernel(kt, 2.0 * (pairs > 0), c.launch)
     # Routing and moving tokens to and from their experts (this GPU's share of the pairs).
     moved = K.elementwise(c.hw, load * c.engine.moe_bytes_per_pair * h / lay.tp)
