@@ -74,7 +74,7 @@ def test_the_check_half_stays_where_validation_put_it(validated):
     check = _check(validated)
     ratios = np.array([ratio for _, _, ratio in check])
     assert len(check) >= 250
-    assert np.median(np.abs(ratios - 1)) <= 0.12 and np.mean(np.abs(ratios - 1) <= 0.25) >= 0.70
+    assert np.median(np.abs(ratios - 1)) <= 0.10 and np.mean(np.abs(ratios - 1) <= 0.25) >= 0.75
     for i, kind in enumerate(("engine", "family", "moe", "layout")):
         for value in {key[i] for _, key, _ in check}:
             r = np.array([ratio for _, key, ratio in check if key[i] == value])
