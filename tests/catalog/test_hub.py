@@ -26,7 +26,7 @@ QUANT = {
         "group_0": {"weights": {"num_bits": 4, "type": "float", "group_size": 16}}}}, "fp4"),
     "acme/llama-8b-modelopt": ({"quant_method": "modelopt", "quant_algo": "FP8"}, "fp8"),
     "acme/llama-8b-modelopt-nvfp4": ({"quant_method": "modelopt", "quant_algo": "NVFP4"}, "fp4"),
-    "acme/llama-8b-mxfp4": ({"quant_method": "mxfp4"}, "fp4"),
+    "acme/llama-8b-mxfp4": ({"quant_method": "mxfp4"}, "mxfp4"),
     "acme/llama-8b-fp8": ({"quant_method": "fp8", "activation_scheme": "dynamic"}, "fp8"),
     "acme/llama-8b": (None, "bf16"),
     "nvidia/Acme-8B-Instruct-FP8": (None, "fp8"),  # the config says nothing; the id does

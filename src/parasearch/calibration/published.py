@@ -182,6 +182,12 @@ def estimate_published(rows: list[PublishedRow], models: dict[str, ModelSpec], h
     return predict_published(rows, models, hws, engines, profile_of)["output_tokens_per_s"]
 
 
+def row_weights(weights: str, model: ModelSpec) -> str:
+    """A row's weight format as the oracle names it: the files write `fp4` for both NVFP4 and MXFP4
+    (their README), so `fp4` on a model whose checkpoint is MXFP4 (gpt-oss) is that checkpoint."""
+    return model.native_weights if weights == "fp4" and model.native_weights == "mxfp4" else weights
+
+
 def predict_published(rows: list[PublishedRow], models: dict[str, ModelSpec], hws: dict[str, Hardware],
                       engines: dict[str, Engine], profile_of=None) -> dict[str, np.ndarray]:
     """`estimate_published`'s throughput with the mean TTFT and TPOT of the same oracle call:
@@ -203,7 +209,7 @@ def predict_published(rows: list[PublishedRow], models: dict[str, ModelSpec], hw
         cap = np.where(cap > 0, cap, np.where(bench_cap > 0, bench_cap, default_max_batch(engine, lay)))
         budget = np.where(bench_tokens > 0, bench_tokens, engine.max_num_tokens)
         wl = Workload(np.array([r.input_tokens for r in sel]), np.array([r.output_tokens for r in sel]))
-        args = (models[model], hws[hw], engine, lay, Precision(w, kv), wl, cap)
+        args = (models[model], hws[hw], engine, lay, Precision(row_weights(w, models[model]), kv), wl, cap)
         if mode == "decode-only":
             rc = decode_only(*args)
             per_replica, ttft, tpot = rc.requests_per_s * wl.output_tokens, np.nan, rc.tpot_s

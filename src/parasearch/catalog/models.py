@@ -64,8 +64,16 @@ class ModelSpec:
     layer_group_index: tuple[int, ...]  # for each layer in order, which group it belongs to
     source: str = ""
     native_weights: str = "bf16"
+    # The checkpoint keeps its attention projections in bf16 (its quantization_config leaves them
+    # out: gpt-oss's MXFP4 covers the experts only).
+    bf16_attention: bool = False
     max_context: int | None = None     # max_position_embeddings: the longest sequence the model serves
     extras: dict = field(default_factory=dict, compare=False, hash=False)
+
+    def attention_weights(self, weights: str) -> str:
+        """The format of the attention projections when the model runs `weights`: bf16 where the
+        checkpoint, in its own format, leaves them unquantized."""
+        return "bf16" if self.bf16_attention and weights == self.native_weights else weights
 
     @property
     def num_layers(self) -> int:
@@ -288,7 +296,7 @@ def _compressed_tensors(q: dict) -> str | None:
 
 
 def checkpoint_weights(cfg: dict) -> str | None:
-    """The weight format a config's `quantization_config` states (fp8, fp4, int4), or None when it
+    """The weight format a config's `quantization_config` states (fp8, fp4, mxfp4, int4), or None when it
     states none, or one the oracle does not model (int8 weight-only, 3-bit, ...)."""
     q = cfg.get("quantization_config")
     if not isinstance(q, dict):
@@ -297,7 +305,7 @@ def checkpoint_weights(cfg: dict) -> str | None:
     if method in ("fp8", "fbgemm_fp8"):
         return "fp8"
     if method == "mxfp4":  # gpt-oss: 4-bit values with a shared 8-bit exponent per 32
-        return "fp4"
+        return "mxfp4"
     if method in ("awq", "gptq", "awq_marlin", "gptq_marlin"):
         return "int4" if q.get("bits", 4) == 4 else None
     if method == "modelopt":  # NVIDIA TensorRT Model Optimizer checkpoints (nvidia/...-FP8, -FP4)
@@ -308,6 +316,19 @@ def checkpoint_weights(cfg: dict) -> str | None:
     if method == "compressed-tensors":
         return _compressed_tensors(q)
     return None
+
+
+def attention_unquantized(cfg: dict) -> bool:
+    """Whether a quantized checkpoint lists its attention among the modules it leaves in bf16
+    (`modules_to_not_convert` in Hugging Face's MXFP4 and bitsandbytes configs, `ignore` in
+    compressed-tensors, `exclude_modules` in ModelOpt)."""
+    q = cfg.get("quantization_config")
+    if not isinstance(q, dict) or checkpoint_weights(cfg) is None:
+        return False
+    names = [n for k in ("modules_to_not_convert", "ignore", "exclude_modules") for n in (q.get(k) or [])
+             if isinstance(n, str)]
+    # The whole block ("model.layers.*.self_attn"), not one projection of it.
+    return any("self_attn" in n and not n.split("self_attn", 1)[1].strip(".*") for n in names)
 
 
 def from_config(cfg: Any, name: str, source: str = "") -> ModelSpec:
@@ -343,6 +364,7 @@ def from_config(cfg: Any, name: str, source: str = "") -> ModelSpec:
         layer_group_index=tuple(index),
         source=source,
         native_weights=checkpoint_weights(cfg) or "bf16",
+        bf16_attention=attention_unquantized(cfg),
         max_context=_int(cfg, "max_position_embeddings", where, default=None),
         extras={"architecture": arch},
     )
@@ -355,7 +377,7 @@ def catalog_names() -> list[str]:
 
 _SUFFIXES = ("-instruct", "-chat", "-base", "-v0.1", "-bf16", "-hf")
 # Repo-id endings that name a quantized checkpoint (nvidia/Llama-3.1-70B-Instruct-FP8, ...-AWQ).
-_QUANT_SUFFIXES = {"-fp8-dynamic": "fp8", "-fp8": "fp8", "-nvfp4": "fp4", "-fp4": "fp4", "-mxfp4": "fp4",
+_QUANT_SUFFIXES = {"-fp8-dynamic": "fp8", "-fp8": "fp8", "-nvfp4": "fp4", "-fp4": "fp4", "-mxfp4": "mxfp4",
                    "-awq": "int4", "-gptq": "int4", "-int4": "int4", "-w4a16": "int4"}
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from rich.console import Console
 
-from ..cost.precision import KV_FORMATS, WEIGHT_FORMATS
+from ..cost.precision import KV_FORMATS, WEIGHT_FORMATS, math_format
 from ..errors import ParasearchError
 
 PIPE_WIDTH = 120  # columns for output to a pipe or file when COLUMNS does not say
@@ -43,19 +43,18 @@ def load_inputs(model: str, hardware: str, engine: str, calibration: str | None)
 
 
 def precision_notes(hardware, weights) -> None:
-    """One stderr note per GPU that lacks tensor cores for the weight format: the oracle runs its
-    GEMMs at the next wider precision with the weights stored narrow, which is weight-only
-    quantization, as vLLM's Marlin kernels run FP8 and FP4 checkpoints on Ampere."""
+    """One stderr note per GPU that lacks tensor cores for the weight format: the engines then run
+    its GEMMs weight-only (weights stored narrow, dequantized into bf16 GEMMs), as vLLM's Marlin
+    kernels run FP8 and FP4 checkpoints on Ampere and Hopper."""
     seen = set()
     for hw, fmt in ((h, w) for h in hardware for w in weights):
-        if fmt in ("bf16", "int4") or hw.flops_per_s.get(fmt) or (hw.name, fmt) in seen:  # int4: W4A16 by design
+        math = math_format(fmt, hw)
+        if fmt in ("bf16", "int4") or math != "bf16" or (hw.name, fmt) in seen:  # int4: W4A16 by design
             continue
         seen.add((hw.name, fmt))
-        wider = next(p for p in ("fp8", "bf16") if WEIGHT_FORMATS.index(p) < WEIGHT_FORMATS.index(fmt)
-                     and hw.flops_per_s.get(p)) if fmt == "fp4" else "bf16"
-        err.print(f"note: {hw.name} has no {fmt.upper()} tensor cores: {fmt} weights are modelled as weight-only "
-                  f"quantization ({fmt} weights, {wider} GEMMs), as vLLM's Marlin kernels run such checkpoints "
-                  "on GPUs without them (Ampere)")
+        err.print(f"note: {hw.name} has no {'FP8' if fmt == 'fp8' else 'FP4'} tensor cores: {fmt} weights are "
+                  f"modelled as weight-only quantization ({fmt} weights, bf16 GEMMs), as vLLM's Marlin kernels "
+                  "run such checkpoints on GPUs without them")
 
 
 def check_context(model: ModelSpec, tokens: float, what: str) -> None:

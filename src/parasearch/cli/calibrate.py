@@ -140,6 +140,7 @@ def _engine_fit(all_rows: list, name: str, engine_name: str, fit_specs: list[str
     from ..catalog.engines import Engine, load_engine, to_yaml
     from ..catalog.hardware import load_hardware
     from ..catalog.models import load_model
+    from ..cost.precision import math_format
 
     base = load_engine(engine_name)
     file = name
@@ -151,7 +152,7 @@ def _engine_fit(all_rows: list, name: str, engine_name: str, fit_specs: list[str
     engines = {base.framework: base}
     profile_of = lambda r: base.framework  # noqa: E731  (every row runs the profile being fitted)
     kinds = {"always"}
-    kinds |= {"quantized"} if any(hws[r.hardware].math_format(r.weights) != "bf16" for r in rows) else set()
+    kinds |= {"quantized"} if any(math_format(r.weights, hws[r.hardware]) != "bf16" for r in rows) else set()
     kinds |= {"moe"} if any(models[r.model].is_moe for r in rows) else set()
     kinds |= {"attention-dp"} if any(r.attn_dp for r in rows) else set()
     # Two pipeline depths or more tell the fixed hand-off from the per-stage one.

@@ -22,7 +22,7 @@ def estimate(
     ep: int = typer.Option(1, help="Expert-parallel degree (MoE models)."),
     dp: int = typer.Option(1, help="Data-parallel replicas."),
     attn_dp: bool = typer.Option(False, "--attn-dp", help="Attention data parallelism across the ep ranks (MoE)."),
-    weights: Optional[str] = typer.Option(None, help="Weight format: bf16, fp8, fp4, int4 (default: the model checkpoint's own)."),
+    weights: Optional[str] = typer.Option(None, help="Weight format: bf16, fp8, fp4 (NVFP4), mxfp4, int4 (default: the model checkpoint's own)."),
     kv_cache: str = typer.Option(KV_CACHE, "--kv-cache", help="KV-cache format: bf16, fp8."),
     phase: Optional[str] = typer.Option(None, help="decode or prefill: time one step."),
     batch: Optional[int] = typer.Option(None, help="Sequences (decode) or prompts (prefill) per replica."),

@@ -18,7 +18,7 @@ def sweep(
     gpus_per_node: int = typer.Option(8, "--gpus-per-node", help="GPUs per node."),
     models: Optional[str] = typer.Option(None, help="Comma-separated models (default: 8B, 32B, 70B, 405B, DeepSeek-R1)."),
     workloads: Optional[str] = typer.Option(None, help="Comma-separated workloads (default: all five)."),
-    weights: Optional[str] = typer.Option(None, help="Weight format for every model: bf16, fp8, fp4, int4 (default: each model's own)."),
+    weights: Optional[str] = typer.Option(None, help="Weight format for every model: bf16, fp8, fp4 (NVFP4), mxfp4, int4 (default: each model's own)."),
     kv_cache: str = typer.Option(KV_CACHE, "--kv-cache", help="KV-cache format."),
     max_batch: Optional[int] = typer.Option(
         None, "--max-batch", help="Cap on sequences per replica (default: none, as many as the KV cache holds)."),

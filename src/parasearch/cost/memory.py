@@ -64,13 +64,13 @@ def ffn_params_per_gpu(ffn: FeedForward, hidden: int, layout: Layout) -> tuple[n
 
 def layer_weight_bytes(model: ModelSpec, layout: Layout, weights: str) -> np.ndarray:
     """Bytes of one layer of each group on one GPU, shape (n_groups, P)."""
-    wb = bytes_per(weights)
+    wb, ab = bytes_per(weights), bytes_per(model.attention_weights(weights))
     t_a = layout.attn_tp
     out = []
     for g in model.groups:
         a_lin, a_rep = attention_params_per_gpu(g.attention, model.hidden, t_a)
         f_lin, f_bf16 = ffn_params_per_gpu(g.ffn, model.hidden, layout)
-        out.append((a_lin + a_rep + f_lin) * wb + (f_bf16 + 2 * model.hidden) * BF16)
+        out.append((a_lin + a_rep) * ab + f_lin * wb + (f_bf16 + 2 * model.hidden) * BF16)
     return np.array(out, dtype=float)
 
 

@@ -20,7 +20,7 @@ from . import comm
 from . import kernels as K
 from .layout import Layout, handoff_leaves_domain, stage_layer_counts
 from .memory import kv_heads_per_gpu, realized
-from .precision import Precision, bytes_per, compute_format
+from .precision import Precision, bytes_per, math_format
 
 RESOURCES = ("compute", "memory", "interconnect", "latency")
 BF16 = 2.0
@@ -117,11 +117,11 @@ class Ctx:
     @property
     def math(self) -> str:
         """The format the weight GEMMs compute in on this chip."""
-        return self.hw.math_format(compute_format(self.prec.weights))
+        return math_format(self.prec.weights, self.hw)
 
     @property
     def peak(self) -> float:
-        return self.hw.peak_flops(compute_format(self.prec.weights))
+        return self.hw.peak_flops(self.math)
 
     @property
     def flops_eff(self) -> float:
@@ -133,6 +133,12 @@ class Ctx:
     def allreduce(self, nbytes) -> tuple[np.ndarray, np.ndarray]:
         """The tensor-parallel all-reduce of an attention or feed-forward block's output."""
         return comm.allreduce(self.hw, self.layout.attn_tp, nbytes, oneshot=self.engine.oneshot_allreduce)
+
+    @property
+    def bf16_attention(self) -> bool:
+        """The attention projections run in bf16: unquantized weights, or a checkpoint that keeps
+        them so (gpt-oss)."""
+        return self.model.attention_weights(self.prec.weights) == "bf16"
 
     @property
     def grouped_quantized(self) -> dict:
@@ -189,26 +195,26 @@ def _attention(c: Ctx, bd: Breakdown, att: Attention, t: Tokens, dec, pre, token
     if att.kind == "mla":
         lat = att.kv_lora_rank + att.qk_rope_head_dim
         if att.q_lora_rank:
-            c.gemm(bd, tokens, h, att.q_lora_rank)
-            c.gemm(bd, tokens, att.q_lora_rank, heads * att.head_dim)
+            c.gemm(bd, tokens, h, att.q_lora_rank, bf16=c.bf16_attention)
+            c.gemm(bd, tokens, att.q_lora_rank, heads * att.head_dim, bf16=c.bf16_attention)
         else:
-            c.gemm(bd, tokens, h, heads * att.head_dim)
-        c.gemm(bd, tokens, h, lat)
+            c.gemm(bd, tokens, h, heads * att.head_dim, bf16=c.bf16_attention)
+        c.gemm(bd, tokens, h, lat, bf16=c.bf16_attention)
         # Decode runs "absorbed": queries move into the latent space, attention reads latents.
-        c.gemm(bd, dec, att.qk_nope_head_dim, heads * att.kv_lora_rank)
+        c.gemm(bd, dec, att.qk_nope_head_dim, heads * att.kv_lora_rank, bf16=c.bf16_attention)
         ctas = dec * np.ceil(heads / 64.0) * _splits(c.engine, ctx)
         flops = dec * ctx * heads * 2.0 * (lat + att.kv_lora_rank)
         kt = K.decode_attention(c.hw, dec * ctx * lat * kvb, ctas, flops=flops, peak_flops=attn_peak)
         bd.kernel(kt, dec > 0, c.launch)
-        c.gemm(bd, dec, att.kv_lora_rank, heads * att.v_head_dim)
+        c.gemm(bd, dec, att.kv_lora_rank, heads * att.v_head_dim, bf16=c.bf16_attention)
         # Prefill expands latents to per-head keys and values and runs ordinary attention.
-        c.gemm(bd, pre * t.plen, att.kv_lora_rank, heads * (att.qk_nope_head_dim + att.v_head_dim))
+        c.gemm(bd, pre * t.plen, att.kv_lora_rank, heads * (att.qk_nope_head_dim + att.v_head_dim), bf16=c.bf16_attention)
         flops = pre * heads * pairs * 2.0 * (att.head_dim + att.v_head_dim)
         kt = K.prefill_attention(c.hw, flops, pre * heads * q_tiles, peak_flops=attn_peak)
         bd.kernel(kt, pre > 0, c.launch)
     else:
         kv = kv_heads_per_gpu(att, t_a)
-        c.gemm(bd, tokens, h, (heads + 2 * kv) * att.head_dim)
+        c.gemm(bd, tokens, h, (heads + 2 * kv) * att.head_dim, bf16=c.bf16_attention)
         ctas = dec * kv * _splits(c.engine, ctx)
         flops = dec * ctx * heads * att.head_dim * 4.0
         kt = K.decode_attention(c.hw, dec * ctx * kv * att.head_dim * 2 * kvb, ctas, flops=flops,
@@ -217,7 +223,7 @@ def _attention(c: Ctx, bd: Breakdown, att: Attention, t: Tokens, dec, pre, token
         flops = pre * heads * pairs * 4.0 * att.head_dim
         kt = K.prefill_attention(c.hw, flops, pre * heads * q_tiles, peak_flops=attn_peak)
         bd.kernel(kt, pre > 0, c.launch)
-    c.gemm(bd, tokens, heads * att.v_head_dim, h)
+    c.gemm(bd, tokens, heads * att.v_head_dim, h, bf16=c.bf16_attention)
     bd.collective(c.allreduce(tokens * h * BF16))
 
 

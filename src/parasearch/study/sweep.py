@@ -18,7 +18,7 @@ from ..catalog.hardware import Hardware
 from ..catalog.models import ModelSpec, load_model
 from ..cost.layout import Layout
 from ..cost.memory import attention_params_per_gpu
-from ..cost.precision import Precision, compute_format
+from ..cost.precision import Precision, math_format
 from ..cost.serving import Workload, serve
 from ..cost.step import RESOURCES
 from ..defaults import KV_CACHE
@@ -133,7 +133,7 @@ def run_sweep(hw: Hardware, engine: Engine, *, nodes: int, gpus_per_node: int, m
         lay = Layout.of([s.tp for s in strats], [s.pp for s in strats], [s.ep for s in strats],
                         [total // s.replica for s in strats], [s.attn_dp for s in strats])
         per_token = 2.0 * active_params(m)
-        peak = hw.peak_flops(compute_format(prec.weights))
+        peak = hw.peak_flops(math_format(prec.weights, hw))
         for w in workloads:
             inp, out = WORKLOADS[w]
             s = serve(m, hw, engine, lay, prec, Workload(float(inp), float(out)), cap)
