@@ -62,3 +62,13 @@ def test_stages_stay_inside_nodes_or_take_whole_nodes():
     # Replicas that are not a whole number of nodes but whose stages fit one (TP4 PP3: 12 GPUs).
     r = sp.layout.replica_gpus
     assert any(int(x) > 8 and int(x) % 8 for x in r)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(catalog_names()), st.integers(0, 16), st.integers(0, 130), st.integers(0, 64), st.booleans())
+def test_the_enumerators_check_is_the_worded_rules(model, tp, pp, ep, attn_dp):
+    """`placement_ok` (what the enumerator builds) and `placement_problems` (what a hand-given
+    placement is told) are one set of rules."""
+    from parasearch.space.rules import placement_ok
+    m = load_model(model)
+    assert placement_ok(m, tp, pp, ep, attn_dp) == (not placement_problems(m, tp, pp, ep, 1, attn_dp))

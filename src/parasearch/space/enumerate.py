@@ -12,7 +12,7 @@ from ..cost.layout import Layout
 from ..defaults import MAX_BATCH_GRID
 from ..spec.problem import Pool, Problem, SearchLimits
 from .packing import replicas_that_fit
-from .rules import attention_tp_ok, divisors, ffn_tp_ok
+from .rules import divisors, placement_ok
 
 DP_GRID_LIMIT = 64
 
@@ -68,12 +68,7 @@ def enumerate_space(problem: Problem, pool: Pool | None = None) -> Space:
     c = degree_candidates(model, pool, limits)
     rows: list[tuple] = []
     for tp, ep, pp, adp in product(c["tp"], c["ep"], c["pp"], c["attn_dp"]):
-        if adp and ep == 1:
-            continue
-        if pp > model.num_layers or (model.is_moe and model.num_experts % ep):
-            continue
-        t_a = tp if adp else tp * ep
-        if not attention_tp_ok(model, t_a) or not ffn_tp_ok(model, t_a, tp):
+        if not placement_ok(model, tp, pp, ep, adp):
             continue
         replica = tp * ep * pp
         max_dp = replicas_that_fit(tp * ep, pp, pool, limits.whole_replicas)

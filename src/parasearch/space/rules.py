@@ -51,30 +51,39 @@ def experts_problem(model: ModelSpec, ep: int) -> str | None:
     return None
 
 
-def placement_problems(model: ModelSpec, tp: int, pp: int, ep: int, dp: int, attn_dp: bool) -> list[str]:
-    """Every rule the placement breaks, as short phrases (empty: valid)."""
-    out: list[str] = []
-    for name, v in (("tp", tp), ("pp", pp), ("ep", ep), ("dp", dp)):
-        if v < 1:
-            out.append(f"{name} must be >= 1, got {v}")
-    if out:
-        return out
+def _broken_rules(model: ModelSpec, tp: int, pp: int, ep: int, dp: int, attn_dp: bool):
+    """Each rule the placement breaks, as a function that words it (worded only when asked: the
+    enumerator only needs to know whether there is one)."""
+    bad = [(name, v) for name, v in (("tp", tp), ("pp", pp), ("ep", ep), ("dp", dp)) if v < 1]
+    if bad:
+        for name, v in bad:
+            yield lambda name=name, v=v: f"{name} must be >= 1, got {v}"
+        return
     if why := pp_problem(model, pp):
-        out.append(why)
+        yield lambda: why
     if ep > 1 and not model.is_moe:
-        out.append(f"ep={ep} needs a mixture-of-experts model; {model.name} is dense (use ep=1)")
-    if why := experts_problem(model, ep):
-        out.append(why)
+        yield lambda: f"ep={ep} needs a mixture-of-experts model; {model.name} is dense (use ep=1)"
+    if why_ep := experts_problem(model, ep):
+        yield lambda: why_ep
     if attn_dp and ep == 1:
-        out.append("attention data parallelism needs ep > 1 (it runs one attention group per expert-parallel rank)")
+        yield lambda: "attention data parallelism needs ep > 1 (it runs one attention group per expert-parallel rank)"
     t_a = tp if attn_dp else tp * ep
     if not attention_tp_ok(model, t_a):
-        ok = [d for d in divisors(model.attention_heads) if attention_tp_ok(model, d)]
-        out.append(f"attention tensor parallelism {t_a} does not split {model.attention_heads} heads / "
-                   f"{model.kv_heads} KV heads evenly (allowed: {', '.join(map(str, ok))})")
+        yield lambda: (f"attention tensor parallelism {t_a} does not split {model.attention_heads} heads / "
+                       f"{model.kv_heads} KV heads evenly (allowed: "
+                       f"{', '.join(str(d) for d in divisors(model.attention_heads) if attention_tp_ok(model, d))})")
     elif not ffn_tp_ok(model, t_a, tp):
-        out.append(f"tp={tp} does not split the feed-forward width evenly")
-    return out
+        yield lambda: f"tp={tp} does not split the feed-forward width evenly"
+
+
+def placement_ok(model: ModelSpec, tp: int, pp: int, ep: int, attn_dp: bool) -> bool:
+    """Whether a replica shape passes every rule (what the enumerator builds)."""
+    return next(_broken_rules(model, tp, pp, ep, 1, attn_dp), None) is None
+
+
+def placement_problems(model: ModelSpec, tp: int, pp: int, ep: int, dp: int, attn_dp: bool) -> list[str]:
+    """Every rule the placement breaks, as short phrases (empty: valid)."""
+    return [word() for word in _broken_rules(model, tp, pp, ep, dp, attn_dp)]
 
 
 def check_placement(model: ModelSpec, tp: int, pp: int, ep: int, dp: int, attn_dp: bool) -> None:

@@ -23,7 +23,7 @@ from ..cost.serving import Workload, serve
 from ..cost.step import RESOURCES
 from ..defaults import KV_CACHE
 from ..space.label import placement_label
-from ..space.rules import placement_problems
+from ..space.rules import placement_ok
 
 DEFAULT_MODELS = ("llama-3.1-8b", "qwen2.5-32b", "llama-3.1-70b", "llama-3.1-405b", "deepseek-r1")
 SIZE_LABEL = {"llama-3.1-8b": "8B", "qwen2.5-32b": "32B", "qwen3-32b": "32B", "llama-3.1-70b": "70B",
@@ -72,7 +72,7 @@ def strategies(model: ModelSpec, gpus_per_node: int, total: int) -> list[Strateg
                 out.append(Strategy(f"EP{ep}", "ep", ep=ep))
                 out.append(Strategy(placement_label(1, ep=ep, attn_dp=True), "ep+adp", ep=ep, attn_dp=True))
         out.append(Strategy(placement_label(g, ep=2, attn_dp=True), "ep+adp", tp=g, ep=2, attn_dp=True))
-    return [s for s in out if not placement_problems(model, s.tp, s.pp, s.ep, 1, s.attn_dp) and s.replica <= total]
+    return [s for s in out if placement_ok(model, s.tp, s.pp, s.ep, s.attn_dp) and s.replica <= total]
 
 
 @dataclass
