@@ -42,7 +42,7 @@ ilp: {objective: cost, pareto_points: 1}
 """
 
 
-def _tie_candidates(problem=None, roles=("aggregated", "prefill", "decode"), prune=True):
+def _tie_candidates(problem=None, roles=("aggregated", "prefill", "decode"), prune=True, priced=None):
     def c(role, rate):
         return Candidate("a", role, 1, 1, 1, False, 8, 1, rate, 0.0 if role == "prefill" else 0.02,
                          0.0 if role == "decode" else 0.5, 5.0, 0.0 if role == "aggregated" else 1e15, "memory")
@@ -121,3 +121,20 @@ def test_ttft_bound_case_names_ttft():
     # the re-solve it reports agrees with solving the problem without a TTFT limit
     loose = run_search(_one_pool(8192, 256, 1e3, 0.2), "ilp").plan["disaggregation"]
     assert not loose["chosen"]
+
+
+def test_relaxed_decisions_recut_the_prices_instead_of_pricing_again(monkeypatch):
+    """The oracle prices each pool class and role once per plan; re-deciding with an SLO or the
+    KV link relaxed cuts those figures again (decision.relaxations), and gives the same reason
+    as pricing afresh."""
+    from parasearch.search.ilp import candidates as C
+    calls = []
+    real = C._price
+    monkeypatch.setattr(C, "_price", lambda *a: calls.append(a[2]) or real(*a))
+    p = _one_pool(8192, 256, 0.35, 0.2)
+    d = run_search(p, "ilp").plan["disaggregation"]
+    assert sorted(calls) == ["aggregated", "decode", "prefill"]
+    assert _decided_part(d["reason"]).startswith("the TTFT SLO (0.35 s)")
+    fresh, _ = decision.relaxations(p, C.all_candidates(p), d["chosen"], dict(
+        objective="goodput", target_rate=None, kv_bytes=kv_bytes_per_request(p), solver="highs"), lambda: 30.0)
+    assert [r.name for r in fresh if r.decides] == ["the TTFT SLO"]

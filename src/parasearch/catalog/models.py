@@ -11,6 +11,7 @@ import json
 import math
 import re
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -79,7 +80,9 @@ class ModelSpec:
     def num_layers(self) -> int:
         return len(self.layer_group_index)
 
-    @property
+    # Cached: the placement rules ask these for every shape the enumerator tries (the groups never
+    # change; `replace` builds a new spec with an empty cache).
+    @cached_property
     def is_moe(self) -> bool:
         return any(g.ffn.kind == "moe" for g in self.groups)
 
@@ -87,7 +90,7 @@ class ModelSpec:
     def uses_mla(self) -> bool:
         return any(g.attention.kind == "mla" for g in self.groups)
 
-    @property
+    @cached_property
     def num_experts(self) -> int:
         return max((g.ffn.num_experts for g in self.groups), default=0)
 

@@ -77,19 +77,46 @@ def _link(problem: Problem, pool: Pool, gpus: np.ndarray) -> np.ndarray:
     return gpus * per_gpu
 
 
-def pool_candidates(problem: Problem, pool: Pool, roles=ROLES, prune: bool = True) -> list[Candidate]:
-    # The enumerator's space, every shape once (dp = 1): the same shapes and packing as exhaustive
-    # search, so the plan is optimal over every valid placement.
-    sp = _shapes(problem, pool)
+def _price(problem: Problem, pool: Pool, role: str, sp) -> tuple | None:
+    """The oracle's figures for every shape `sp` of `pool` in one role, before SLOs, the KV link
+    and pruning cut them: (layout, batch, rate, tpot, ttft, e2e, bottleneck, fits), or None when no
+    shape fits the pool."""
     if len(sp) == 0:
-        return []
+        return None
     m, hw, eng, prec = problem.model, pool.hardware, problem.engine, problem.precision
     wl = Workload(problem.workload.input_tokens, problem.workload.output_tokens,
                   problem.workload.output_tokens_reserved)
-    slo = problem.slo
     lay = sp.layout
-    out: list[Candidate] = []
+    if role == "aggregated":
+        s = serve(m, hw, eng, lay, prec, wl, sp.max_batch)
+        return lay, sp.max_batch, s.output_tokens_per_s / wl.output_tokens, s.tpot_s, s.ttft_s, s.e2e_s, \
+            s.bottleneck, s.fits
+    if role == "decode":
+        d = decode_only(m, hw, eng, lay, prec, wl, sp.max_batch)
+        return lay, sp.max_batch, d.requests_per_s, d.tpot_s, d.ttft_s, d.tpot_s * (wl.output_tokens - 1), \
+            d.bottleneck, d.fits
+    # Prefill does not depend on the decode batch cap: one row per shape, several prompt batches.
+    first = np.unique(np.stack([lay.tp, lay.pp, lay.ep, lay.attn_dp.astype(int)], axis=1), axis=0,
+                      return_index=True)[1]
+    sl = sp.take(np.sort(first)).layout
+    reps = len(PREFILL_BATCHES)
+    rl = Layout(np.repeat(sl.tp, reps), np.repeat(sl.pp, reps), np.repeat(sl.ep, reps), np.repeat(sl.dp, reps),
+                np.repeat(sl.attn_dp, reps))
+    b = np.tile(np.array(PREFILL_BATCHES, float), len(sl))
+    pcap = prefill_only(m, hw, eng, rl, prec, wl, b)
+    return rl, b, pcap.requests_per_s, pcap.tpot_s, pcap.ttft_s, pcap.ttft_s, pcap.bottleneck, pcap.fits
+
+
+def pool_candidates(problem: Problem, pool: Pool, roles=ROLES, prune: bool = True,
+                    priced: dict | None = None) -> list[Candidate]:
+    """The pool's candidates: the enumerator's space, every shape once (dp = 1), so the plan is
+    optimal over every valid placement. `priced` (role -> `_price`'s figures for this pool) is
+    filled and reused when given: re-decisions that relax an SLO or the KV link cut the same
+    figures again instead of pricing them again."""
+    priced = {} if priced is None else priced
+    slo = problem.slo
     whole = problem.limits.whole_replicas
+    out: list[Candidate] = []
 
     def add(role, lay, mask, batch, rate, tpot, ttft, e2e, bott, link):
         i = np.flatnonzero(mask)  # columns as Python lists once: indexing arrays per row is slow on big fleets
@@ -99,32 +126,25 @@ def pool_candidates(problem: Problem, pool: Pool, roles=ROLES, prune: bool = Tru
                 np.asarray(bott)[i].astype(str).tolist()]
         out.extend(Candidate(pool.name, role, *row, whole=whole) for row in zip(*cols))
 
-    if "aggregated" in roles:
-        s = serve(m, hw, eng, lay, prec, wl, sp.max_batch)
-        ok = s.fits & _within(slo.tpot_s, s.tpot_s) & _within(slo.ttft_s, s.ttft_s) & _within(slo.e2e_s, s.e2e_s)
-        add("aggregated", lay, ok, sp.max_batch, s.output_tokens_per_s / wl.output_tokens, s.tpot_s, s.ttft_s, s.e2e_s,
-            s.bottleneck, np.zeros(len(sp)))
-    link = _link(problem, pool, lay.replica_gpus.astype(float))
-    if "decode" in roles:
-        d = decode_only(m, hw, eng, lay, prec, wl, sp.max_batch)
-        ok = d.fits & _within(slo.tpot_s, d.tpot_s)
-        add("decode", lay, ok, sp.max_batch, d.requests_per_s, d.tpot_s, d.ttft_s, d.tpot_s * (wl.output_tokens - 1),
-            d.bottleneck, link)
-    if "prefill" in roles:
-        # Prefill does not depend on the decode batch cap: one row per shape, several prompt batches.
-        first = np.unique(np.stack([lay.tp, lay.pp, lay.ep, lay.attn_dp.astype(int)], axis=1), axis=0,
-                          return_index=True)[1]
-        shp = sp.take(np.sort(first))
-        sl = shp.layout
-        reps = len(PREFILL_BATCHES)
-        rl = Layout(np.repeat(sl.tp, reps), np.repeat(sl.pp, reps), np.repeat(sl.ep, reps), np.repeat(sl.dp, reps),
-                    np.repeat(sl.attn_dp, reps))
-        b = np.tile(np.array(PREFILL_BATCHES, float), len(sl))
-        pcap = prefill_only(m, hw, eng, rl, prec, wl, b)
-        plink = _link(problem, pool, rl.replica_gpus.astype(float))
-        ttft = pcap.ttft_s + kv_bytes_per_request(problem) / plink
-        ok = pcap.fits & _within(slo.ttft_s, ttft)
-        add("prefill", rl, ok, b, pcap.requests_per_s, pcap.tpot_s, ttft, ttft, pcap.bottleneck, plink)
+    for role in ("aggregated", "decode", "prefill"):
+        if role not in roles:
+            continue
+        if role not in priced:
+            if "shapes" not in priced:
+                priced["shapes"] = _shapes(problem, pool)
+            priced[role] = _price(problem, pool, role, priced["shapes"])
+        if priced[role] is None:
+            return []
+        lay, batch, rate, tpot, ttft, e2e, bott, fits = priced[role]
+        link = _link(problem, pool, lay.replica_gpus.astype(float))
+        if role == "aggregated":
+            ok = fits & _within(slo.tpot_s, tpot) & _within(slo.ttft_s, ttft) & _within(slo.e2e_s, e2e)
+            add(role, lay, ok, batch, rate, tpot, ttft, e2e, bott, np.zeros(len(lay)))
+        elif role == "decode":
+            add(role, lay, fits & _within(slo.tpot_s, tpot), batch, rate, tpot, ttft, e2e, bott, link)
+        else:  # a prefill replica's TTFT includes handing the prompt's KV to a decode replica
+            full = ttft + kv_bytes_per_request(problem) / link
+            add(role, lay, fits & _within(slo.ttft_s, full), batch, rate, tpot, full, full, bott, link)
     return prune_dominated(out, pool.gpus_per_node) if prune else out
 
 
@@ -179,18 +199,20 @@ def pool_classes(pools: list[Pool]) -> list[list[Pool]]:
     return classes
 
 
-def all_candidates(problem: Problem, roles=ROLES, prune: bool = True) -> list[Candidate]:
+def all_candidates(problem: Problem, roles=ROLES, prune: bool = True, priced: dict | None = None) -> list[Candidate]:
     """Candidates of every pool. Pools of one GPU type and node size share their candidates up to
     size: the oracle runs once per such class, on its largest pool, and each pool keeps those
     that fit it (a fleet of 32 pools of 5 GPU types costs 5 evaluations, not 32). Dominance
     pruning commutes with that filter: a candidate's dominator tiles its stage slots, so it fits
-    every pool the candidate fits."""
+    every pool the candidate fits. `priced` (a dict the caller keeps) holds the oracle's figures
+    between calls on problems that differ only in SLOs or the KV link."""
     from ...space.packing import replicas_that_fit
 
     by_pool: dict[str, list[Candidate]] = {}
     for members in pool_classes(problem.pools):
         largest = max(members, key=lambda q: q.nodes)
-        cands = pool_candidates(problem, largest, roles, prune)
+        cands = pool_candidates(problem, largest, roles, prune,
+                                None if priced is None else priced.setdefault(largest.name, {}))
         for pool in members:
             by_pool[pool.name] = [c if pool is largest else replace(c, pool=pool.name) for c in cands
                                   if pool is largest or replicas_that_fit(c.stage_gpus, c.slots, pool) >= 1]

@@ -119,10 +119,11 @@ def _relaxations(problem: Problem, kv_bytes: float) -> list[tuple[str, str, Prob
 
 
 def relaxations(problem: Problem, cands: list[Candidate], chosen_dis: bool, kw: dict,
-                left) -> tuple[list[Relaxed], list[str]]:
+                left, priced: dict | None = None) -> tuple[list[Relaxed], list[str]]:
     """Re-make the decision with each constraint relaxed in turn (see the module docstring), within
     `left()` seconds: (the constraints checked, those the time left no room for). A check whose
-    solves were not proven optimal counts as not checked."""
+    solves were not proven optimal counts as not checked. `priced`: the oracle's figures the
+    candidates were cut from (`all_candidates`), cut again under each relaxation."""
     objective = kw["objective"]
     todo = _relaxations(problem, kw["kv_bytes"])
     results: list[Relaxed] = []
@@ -130,7 +131,7 @@ def relaxations(problem: Problem, cands: list[Candidate], chosen_dis: bool, kw: 
         budget = left() / (2 * (len(todo) - k))
         if budget < MIN_SOLVE_S:
             return results, [t[0] for t in todo[k:]]
-        fresh = all_candidates(relaxed, roles)
+        fresh = all_candidates(relaxed, roles, priced=priced)
         rc = [c for c in cands if c.role not in roles] + [c for c in fresh if c.role in roles]
         rkw = {**kw, "kv_bytes": kv_bytes}
         full = solve(relaxed, rc, **rkw, time_limit=budget, fewest_gpus=True)

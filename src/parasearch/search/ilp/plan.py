@@ -74,13 +74,14 @@ def ilp_search(problem: Problem) -> PlanResult:
     roles = ("aggregated",) if problem.limits.disaggregation is False else ("aggregated", "prefill", "decode")
     # Under load, aggregated replicas rated at their goodput (ilp/traffic.py).
     binding = None
+    priced: dict = {}  # the oracle's figures per pool and role, reused when a relaxation re-cuts them
     if traffic.applies(problem):
         roles = ("aggregated",)
         cands, binding = traffic.load_candidates(problem)
         if not cands and all_candidates(replace(problem, slo=Slo()), roles):
             raise InfeasibleError("nothing fits: " + traffic.no_candidates_reason(problem))
     else:
-        cands = all_candidates(problem, roles)
+        cands = all_candidates(problem, roles, priced=priced)
     if not cands:
         raise InfeasibleError("nothing fits: " + infeasible.no_candidates(problem, roles))
     target = problem.workload.arrival_rate
@@ -123,7 +124,7 @@ def ilp_search(problem: Problem) -> PlanResult:
         best, agg_only, tied = decision.prefer_aggregated(problem, cands, best, agg_only, kw, left() / later)
         until = time.perf_counter() + left() * decision.TIME_SHARE
         relaxed, unchecked = decision.relaxations(problem, cands, decision.is_disaggregated(best), kw,
-                                                  lambda: until - time.perf_counter())
+                                                  lambda: until - time.perf_counter(), priced)
     front = _sweep(problem, cands, kvb, left, skipped)
     notes = list(best.notes)
     if target and best.served_rate < target * (1 - 1e-6):
