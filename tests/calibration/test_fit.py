@@ -125,3 +125,4 @@ def test_calibrate_fits_the_pipeline_hand_off_from_rows_of_several_depths(tmp_pa
     fitted = {p["parameter"].split(":", 1)[1] for p in res["parameters"]}
     assert {"pp_sync_s", "pp_sync_per_stage_s", "host_step_s"} <= fitted
     assert res["median_error_after"] <= res["median_error_before"] and res["rows"] == 40
+    assert res["max_error_after"] >= res["median_error_after"] and 0 <= res["within_25_after"] <= 1
