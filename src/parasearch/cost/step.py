@@ -134,11 +134,10 @@ class Ctx:
         """The tensor-parallel all-reduce of an attention or feed-forward block's output."""
         return comm.allreduce(self.hw, self.layout.attn_tp, nbytes, oneshot=self.engine.oneshot_allreduce)
 
-    @property
-    def bf16_attention(self) -> bool:
-        """The attention projections run in bf16: unquantized weights, or a checkpoint that keeps
-        them so (gpt-oss)."""
-        return self.model.attention_weights(self.prec.weights) == "bf16"
+    def attn_gemm(self, bd: Breakdown, m, k, n) -> None:
+        """A GEMM of the attention block: in bf16 where the checkpoint keeps attention unquantized
+        (gpt-oss), else as the other weights."""
+        self.gemm(bd, m, k, n, bf16=self.model.attention_weights(self.prec.weights) == "bf16")
 
     @property
     def grouped_quantized(self) -> dict:
@@ -195,26 +194,26 @@ def _attention(c: Ctx, bd: Breakdown, att: Attention, t: Tokens, dec, pre, token
     if att.kind == "mla":
         lat = att.kv_lora_rank + att.qk_rope_head_dim
         if att.q_lora_rank:
-            c.gemm(bd, tokens, h, att.q_lora_rank, bf16=c.bf16_attention)
-            c.gemm(bd, tokens, att.q_lora_rank, heads * att.head_dim, bf16=c.bf16_attention)
+            c.attn_gemm(bd, tokens, h, att.q_lora_rank)
+            c.attn_gemm(bd, tokens, att.q_lora_rank, heads * att.head_dim)
         else:
-            c.gemm(bd, tokens, h, heads * att.head_dim, bf16=c.bf16_attention)
-        c.gemm(bd, tokens, h, lat, bf16=c.bf16_attention)
+            c.attn_gemm(bd, tokens, h, heads * att.head_dim)
+        c.attn_gemm(bd, tokens, h, lat)
         # Decode runs "absorbed": queries move into the latent space, attention reads latents.
-        c.gemm(bd, dec, att.qk_nope_head_dim, heads * att.kv_lora_rank, bf16=c.bf16_attention)
+        c.attn_gemm(bd, dec, att.qk_nope_head_dim, heads * att.kv_lora_rank)
         ctas = dec * np.ceil(heads / 64.0) * _splits(c.engine, ctx)
         flops = dec * ctx * heads * 2.0 * (lat + att.kv_lora_rank)
         kt = K.decode_attention(c.hw, dec * ctx * lat * kvb, ctas, flops=flops, peak_flops=attn_peak)
         bd.kernel(kt, dec > 0, c.launch)
-        c.gemm(bd, dec, att.kv_lora_rank, heads * att.v_head_dim, bf16=c.bf16_attention)
+        c.attn_gemm(bd, dec, att.kv_lora_rank, heads * att.v_head_dim)
         # Prefill expands latents to per-head keys and values and runs ordinary attention.
-        c.gemm(bd, pre * t.plen, att.kv_lora_rank, heads * (att.qk_nope_head_dim + att.v_head_dim), bf16=c.bf16_attention)
+        c.attn_gemm(bd, pre * t.plen, att.kv_lora_rank, heads * (att.qk_nope_head_dim + att.v_head_dim))
         flops = pre * heads * pairs * 2.0 * (att.head_dim + att.v_head_dim)
         kt = K.prefill_attention(c.hw, flops, pre * heads * q_tiles, peak_flops=attn_peak)
         bd.kernel(kt, pre > 0, c.launch)
     else:
         kv = kv_heads_per_gpu(att, t_a)
-        c.gemm(bd, tokens, h, (heads + 2 * kv) * att.head_dim, bf16=c.bf16_attention)
+        c.attn_gemm(bd, tokens, h, (heads + 2 * kv) * att.head_dim)
         ctas = dec * kv * _splits(c.engine, ctx)
         flops = dec * ctx * heads * att.head_dim * 4.0
         kt = K.decode_attention(c.hw, dec * ctx * kv * att.head_dim * 2 * kvb, ctas, flops=flops,
@@ -223,7 +222,7 @@ def _attention(c: Ctx, bd: Breakdown, att: Attention, t: Tokens, dec, pre, token
         flops = pre * heads * pairs * 4.0 * att.head_dim
         kt = K.prefill_attention(c.hw, flops, pre * heads * q_tiles, peak_flops=attn_peak)
         bd.kernel(kt, pre > 0, c.launch)
-    c.gemm(bd, tokens, heads * att.v_head_dim, h, bf16=c.bf16_attention)
+    c.attn_gemm(bd, tokens, heads * att.v_head_dim, h)
     bd.collective(c.allreduce(tokens * h * BF16))
 
 
