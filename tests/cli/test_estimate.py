@@ -64,3 +64,18 @@ def test_malformed_config_json(tmp_path):
     rc, _, err = run_cli("estimate", "-m", str(p), "-H", "h100-sxm", "--phase", "decode", "--batch", "1",
                          "--context", "1")
     assert rc == 2 and f"{p}:2: malformed config.json" in err
+
+
+@pytest.mark.parametrize("engine", ["vllm", "trtllm"])
+def test_a_kv_limited_batch_fits_under_the_engines_own_reservation(engine):
+    """The batch in flight is sized by the engine's KV reservation (vLLM: the prompt and half the
+    output on average; TensorRT-LLM: the whole output, no eviction); the memory check reads the
+    same reservation, so a KV-limited batch fits rather than being reported as overflowing."""
+    rc, out, err = run_cli("estimate", "-m", "gpt-oss-20b", "-H", "rtx-pro-6000", "--engine", engine,
+                           "--input-tokens", "2000", "--output-tokens", "8000", "--json")
+    assert rc == 0, err
+    r = json.loads(out)
+    mem = r["memory"]
+    assert r["bottleneck"] == "kv-capacity" and r["batch"] == r["kv_limited_batch"] > 1
+    assert mem["fits"] and mem["kv_bytes_needed_per_gpu"] <= mem["kv_budget_bytes_per_gpu"]
+    assert mem["kv_bytes_needed_per_gpu"] > 0.9 * mem["kv_budget_bytes_per_gpu"]

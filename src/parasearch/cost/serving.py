@@ -156,14 +156,20 @@ def lifetime(model: ModelSpec, hw: Hardware, engine: Engine, layout: Layout, pre
     return Lifetime(steps, mixed, seconds, dstep, pstep, chunks, inp / fill)
 
 
+def reserved_context(engine: Engine, wl: Workload):
+    """Tokens of KV cache an admitted sequence holds: its prompt, plus the whole reserved output
+    under no-evict admission (`kv_reserved_output` 1), else that share of the mean output."""
+    r = engine.kv_reserved_output
+    return np.asarray(wl.input_tokens, float) + (np.asarray(wl.reserved_output, float) if r >= 1.0
+                                                 else r * np.asarray(wl.output_tokens, float))
+
+
 def _admissible_batch(model, hw, engine, layout, prec, wl: Workload, max_batch):
     """(memory plan, KV bytes reserved per sequence, KV-limited batch, batch, fits)."""
     n = len(layout)
     max_batch = _n(max_batch, n)
     plan = plan_memory(model, hw, engine, layout, prec.weights)
-    r = engine.kv_reserved_output
-    reserved_out = _n(wl.reserved_output, n) if r >= 1.0 else r * _n(wl.output_tokens, n)
-    reserve_ctx = _n(wl.input_tokens, n) + reserved_out
+    reserve_ctx = _n(reserved_context(engine, wl), n)
     per_seq = kv_bytes_per_sequence(model, layout, prec.kv_cache, page_round(reserve_ctx, engine.kv_block_tokens))
     kv_limit = sequences_that_fit(plan, per_seq, layout)
     batch = np.minimum(max_batch, kv_limit)

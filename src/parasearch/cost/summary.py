@@ -8,9 +8,10 @@ from ..catalog.engines import Engine
 from ..catalog.hardware import Hardware
 from ..catalog.models import ModelSpec
 from .layout import Layout
-from .memory import kv_bytes_per_sequence, kv_bytes_per_token, page_round, plan_memory, sequences_that_fit
+from .memory import (kv_bytes_per_sequence, kv_bytes_per_token, page_round, plan_memory, realized,
+                     sequences_that_fit)
 from .precision import Precision
-from .serving import Workload, serve
+from .serving import Workload, reserved_context, serve
 from .iteration import decode_step, prefill_step
 from .step import RESOURCES
 
@@ -25,6 +26,8 @@ def _placement(layout: Layout) -> dict:
 
 
 def _memory(model, hw, engine, layout, prec, context, sequences) -> dict:
+    # The model as the engine stores it: sliding windows save KV only where its KV manager frees them.
+    model = realized(model, engine.on(hw))
     plan = plan_memory(model, hw, engine, layout, prec.weights)
     per_seq = kv_bytes_per_sequence(model, layout, prec.kv_cache, page_round(context, engine.kv_block_tokens))
     groups = layout.attn_groups
@@ -83,7 +86,7 @@ def serving_summary(model, hw, engine, layout: Layout, prec: Precision, wl: Work
         "bottleneck": str(s.bottleneck[0]),
         "kv_share_of_memory": _f(s.kv_share),
         "breakdown_s": {r: _f(getattr(s.step.breakdown, r)) for r in RESOURCES},
-        "memory": _memory(model, hw, engine, layout, prec, wl.input_tokens + wl.reserved_output, s.batch),
+        "memory": _memory(model, hw, engine, layout, prec, _f(reserved_context(engine.on(hw), wl)), s.batch),
     })
     out["memory"]["fits"] = fits and out["memory"]["fits"]
     if not fits:
