@@ -1,6 +1,7 @@
 """The cluster planner: exact against brute force, disaggregation only where it wins, clean stdout."""
 
 import json
+import re
 import subprocess
 import sys
 from itertools import product
@@ -211,3 +212,22 @@ def test_auto_switches_to_optuna_for_large_spaces(monkeypatch):
     from dataclasses import replace
     p = replace(p, optuna=replace(p.optuna, trials=30))
     assert run_search(p, "auto", progress=False).method == "optuna"
+
+
+@pytest.mark.parametrize("engine, held", [("vllm", "1,000 + 500 tokens"), ("trtllm", "1,000 + 1,000 tokens")])
+def test_nothing_fits_names_the_kv_the_engine_holds_per_sequence(engine, held):
+    """When no pool holds the weights and one sequence, the ILP's message gives the sequence's KV
+    as the engine reserves it (vLLM: half the output on average; TensorRT-LLM: all of it)."""
+    from parasearch.errors import InfeasibleError
+
+    p = problem_from_text(f"""
+model: llama-3.1-405b
+engine: {engine}
+cluster:
+  pools:
+    - {{name: a, hardware: l40s, nodes: 1, gpus_per_node: 2}}
+    - {{name: b, hardware: l40s, nodes: 1, gpus_per_node: 1}}
+workload: {{input_tokens: 1000, output_tokens: 1000, arrival_rate: 1}}
+""")
+    with pytest.raises(InfeasibleError, match=re.escape(f"one sequence ({held}, the output {engine} reserves)")):
+        run_search(p, "ilp")

@@ -28,12 +28,18 @@ def explain_infeasible(problem, ev: Evaluation) -> str:
         ok = np.flatnonzero(mem.fits)
         wl = problem.workload
         i = int(ok[np.argmax(mem.kv_budget[ok])])
-        from ..cost.memory import kv_bytes_per_sequence, page_round
-        ctx = wl.input_tokens + wl.reserved_output
-        per = float(kv_bytes_per_sequence(problem.model, ev.space.layout.take([i]), problem.precision.kv_cache,
-                                          page_round(ctx, problem.engine.kv_block_tokens))[0])
+        from ..cost.memory import kv_bytes_per_sequence, page_round, realized
+        from ..cost.serving import reserved_context
+        # What the engine holds per sequence (its reservation, its sliding-window handling): the
+        # same figure the batch was sized with.
+        engine = problem.engine.on(ev.space.pool.hardware)
+        ctx = float(reserved_context(engine, wl))
+        per = float(kv_bytes_per_sequence(realized(problem.model, engine), ev.space.layout.take([i]),
+                                          problem.precision.kv_cache, page_round(ctx, engine.kv_block_tokens))[0])
         left = float(mem.kv_budget[i])
-        return (f"KV cache: one sequence of {ctx:,.0f} tokens needs {per / 1e9:.2f} GB per GPU, but at best "
+        held = (f"{wl.input_tokens:,.0f} prompt + {ctx - wl.input_tokens:,.0f} output tokens, what {engine.name} "
+                f"reserves" if ctx - wl.input_tokens < wl.reserved_output else "prompt + output")
+        return (f"KV cache: one sequence of {ctx:,.0f} tokens ({held}) needs {per / 1e9:.2f} GB per GPU, but at best "
                 f"({_label(ev, i)}) only {left / 1e9:.2f} GB is left after the weights ({per / max(left, 1):.1f}x short)")
     base = s.fits.copy()
     slo = problem.slo

@@ -26,9 +26,14 @@ def no_candidates(problem: Problem, roles) -> str:
                     f"({_where(smallest)}) needs {smallest.gpus} GPUs" if lim.max_gpus and smallest.gpus > lim.max_gpus
                     else f"search.min_gpus/max_gpus ({lim.min_gpus}/{lim.max_gpus}) exclude every replica size")
     if not loose:
+        from ...cost.serving import reserved_context
+
         biggest = max(problem.pools, key=lambda q: q.gpus)
+        wl = problem.workload
+        held = float(reserved_context(problem.engine.on(biggest.hardware), wl)) - wl.input_tokens
         return (f"no replica configuration of any pool holds the weights of {problem.model.name} and the KV cache of "
-                f"one sequence ({problem.workload.input_tokens:,.0f} + {problem.workload.reserved_output:,.0f} tokens), "
+                f"one sequence ({wl.input_tokens:,.0f} + {held:,.0f} tokens, the output {problem.engine.name} "
+                "reserves), "
                 f"even in {biggest.name} ({biggest.gpus} GPUs of {biggest.hardware.name}); add GPUs, quantize, or "
                 "allow more TP/PP (try `parasearch search` on one pool for the numbers)")
     slo, tail = problem.slo, problem.workload.output_tokens - 1
