@@ -138,3 +138,15 @@ def test_relaxed_decisions_recut_the_prices_instead_of_pricing_again(monkeypatch
     fresh, _ = decision.relaxations(p, C.all_candidates(p), d["chosen"], dict(
         objective="goodput", target_rate=None, kv_bytes=kv_bytes_per_request(p), solver="highs"), lambda: 30.0)
     assert [r.name for r in fresh if r.decides] == ["the TTFT SLO"]
+
+
+def test_explaining_that_nothing_meets_the_slos_does_not_price_again(monkeypatch):
+    """With no candidate within the SLOs, the reason is found on the same figures, SLOs dropped."""
+    from parasearch.errors import InfeasibleError
+    from parasearch.search.ilp import candidates as C
+    calls = []
+    real = C._price
+    monkeypatch.setattr(C, "_price", lambda *a: calls.append(a[2]) or real(*a))
+    with pytest.raises(InfeasibleError, match="TPOT SLO of 0.0001 s is out of reach"):
+        run_search(_one_pool(1024, 256, 5.0, 1e-4), "ilp")
+    assert sorted(calls) == ["aggregated", "decode", "prefill"]

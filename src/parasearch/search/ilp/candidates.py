@@ -110,9 +110,9 @@ def _price(problem: Problem, pool: Pool, role: str, sp) -> tuple | None:
 def pool_candidates(problem: Problem, pool: Pool, roles=ROLES, prune: bool = True,
                     priced: dict | None = None) -> list[Candidate]:
     """The pool's candidates: the enumerator's space, every shape once (dp = 1), so the plan is
-    optimal over every valid placement. `priced` (role -> `_price`'s figures for this pool) is
-    filled and reused when given: re-decisions that relax an SLO or the KV link cut the same
-    figures again instead of pricing them again."""
+    optimal over every valid placement. `priced` (for this pool: its shapes under "shapes", and
+    `_price`'s figures under each role) is filled and reused when given: re-decisions that relax
+    an SLO or the KV link cut the same figures again instead of pricing them again."""
     priced = {} if priced is None else priced
     slo = problem.slo
     whole = problem.limits.whole_replicas

@@ -12,10 +12,11 @@ def _where(c: Candidate) -> str:
     return f"{c.pool}: {c.label}, batch {c.batch}"
 
 
-def no_candidates(problem: Problem, roles) -> str:
+def no_candidates(problem: Problem, roles, priced: dict | None = None) -> str:
     """No replica configuration meets the SLOs its role sees: name the SLO that binds and what the
-    best configuration reaches, or say that nothing fits in memory."""
-    loose = all_candidates(replace(problem, slo=Slo()), roles)
+    best configuration reaches, or say that nothing fits in memory. `priced`: as `all_candidates`
+    takes it (the SLOs are dropped here, nothing else changes)."""
+    loose = all_candidates(replace(problem, slo=Slo()), roles, priced=priced)
     lim = problem.limits
     if not loose and (lim.max_gpus or lim.min_gpus):
         unbounded = all_candidates(replace(problem, slo=Slo(), limits=replace(lim, max_gpus=None, min_gpus=None)),
@@ -71,12 +72,12 @@ def no_candidates(problem: Problem, roles) -> str:
             f"{miss(c):.0%} (TTFT {c.ttft_s:.3g} s, TPOT {c.tpot_s:.3g} s)")
 
 
-def unplaceable(problem: Problem, cands: list[Candidate], roles) -> str:
+def unplaceable(problem: Problem, cands: list[Candidate], roles, priced: dict | None = None) -> str:
     """The best plan serves nothing: no candidate serves on its own (prefill without any decode
     that meets TPOT, or the reverse), or none can be placed (the GPU limits, the pool sizes)."""
     serving = [c for c in cands if c.role == "aggregated"]
     if not serving and not ({"prefill", "decode"} <= {c.role for c in cands}):
-        return no_candidates(problem, roles)
+        return no_candidates(problem, roles, priced)
     smallest = min(cands, key=lambda c: c.gpus)
     lim = problem.limits
     if lim.max_gpus and smallest.gpus > lim.max_gpus:

@@ -74,16 +74,16 @@ def ilp_search(problem: Problem) -> PlanResult:
     roles = ("aggregated",) if problem.limits.disaggregation is False else ("aggregated", "prefill", "decode")
     # Under load, aggregated replicas rated at their goodput (ilp/traffic.py).
     binding = None
-    priced: dict = {}  # the oracle's figures per pool and role, reused when a relaxation re-cuts them
+    priced: dict = {}  # the oracle's figures per pool and role, cut again wherever only SLOs change
     if traffic.applies(problem):
         roles = ("aggregated",)
-        cands, binding = traffic.load_candidates(problem)
-        if not cands and all_candidates(replace(problem, slo=Slo()), roles):
-            raise InfeasibleError("nothing fits: " + traffic.no_candidates_reason(problem))
+        cands, binding = traffic.load_candidates(problem, priced=priced)
+        if not cands and all_candidates(replace(problem, slo=Slo()), roles, priced=priced):
+            raise InfeasibleError("nothing fits: " + traffic.no_candidates_reason(problem, priced))
     else:
         cands = all_candidates(problem, roles, priced=priced)
     if not cands:
-        raise InfeasibleError("nothing fits: " + infeasible.no_candidates(problem, roles))
+        raise InfeasibleError("nothing fits: " + infeasible.no_candidates(problem, roles, priced))
     target = problem.workload.arrival_rate
     kvb = kv_bytes_per_request(problem)
     kw = dict(objective=o.objective, target_rate=target, kv_bytes=kvb, solver=o.solver)
@@ -100,7 +100,7 @@ def ilp_search(problem: Problem) -> PlanResult:
                               f"(the candidates took {_candidates_seconds(t0, best):.1f} s of it)",
                               hint="raise ilp.time_limit_s or --time-limit")
     if not best.counts:
-        raise InfeasibleError("nothing fits: " + infeasible.unplaceable(problem, cands, roles))
+        raise InfeasibleError("nothing fits: " + infeasible.unplaceable(problem, cands, roles, priced))
     skipped: list[str] = []
 
     def aux(subset: list[Candidate], share: int, what: str) -> Allocation | None:

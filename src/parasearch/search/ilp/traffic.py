@@ -80,13 +80,15 @@ def load_model(problem: Problem, pool: Pool, shapes: list[tuple], sizes) -> L.Lo
     return _load_model(problem, pool, lay, col(4, float))
 
 
-def load_candidates(problem: Problem, prune: bool = True) -> tuple[list[Candidate], dict[Candidate, GroupInfo]]:
+def load_candidates(problem: Problem, prune: bool = True,
+                    priced: dict | None = None) -> tuple[list[Candidate], dict[Candidate, GroupInfo]]:
     """Aggregated group candidates rated at their goodput, and what each stands for.
 
     The replica shapes are the steady-state candidates' without the mean-SLO filter (the load model
     checks every SLO, means included); groups with no goodput are dropped. A candidate's `gpus` and
-    `rate` are the group's; `ttft_s`/`tpot_s` are the mean TTFT/TPOT at its goodput."""
-    loose = all_candidates(replace(problem, slo=Slo()), ("aggregated",), prune=False)
+    `rate` are the group's; `ttft_s`/`tpot_s` are the mean TTFT/TPOT at its goodput. `priced`: as
+    `all_candidates` takes it."""
+    loose = all_candidates(replace(problem, slo=Slo()), ("aggregated",), prune=False, priced=priced)
     pools = {p.name: p for p in problem.pools}
     targets = problem.slo.targets
     cv = problem.traffic_or_default().cv
@@ -128,9 +130,9 @@ def load_candidates(problem: Problem, prune: bool = True) -> tuple[list[Candidat
     return out, {c: info[c] for c in out}
 
 
-def no_candidates_reason(problem: Problem) -> str:
+def no_candidates_reason(problem: Problem, priced: dict | None = None) -> str:
     """Why no replica has any goodput: the SLO that fails even at a trickle of requests."""
-    loose = all_candidates(replace(problem, slo=Slo()), ("aggregated",), prune=False)
+    loose = all_candidates(replace(problem, slo=Slo()), ("aggregated",), prune=False, priced=priced)
     if not loose:
         return ""
     pool = next(p for p in problem.pools if p.name == loose[0].pool)
